@@ -1,0 +1,1 @@
+"""The ``cnnkit`` command: one module per command group, thin wrappers over the library."""
