@@ -1,0 +1,77 @@
+"""Decoding image files with Pillow, shared by folder datasets and ``cnnkit predict``.
+
+Every decoding failure of a file (missing, not an image, truncated, a decompression bomb)
+becomes an ``ImageError`` naming the file, so one bad JPEG among a million reads as one
+line, not a traceback from a worker process.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import Tensor
+
+from cnnkit.errors import ConfigError, ImageError
+
+__all__ = ["IMAGE_SUFFIXES", "load_image", "resize_center_crop", "image_to_tensor"]
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
+
+
+def load_image(
+    path: str | os.PathLike[str], *, mode: str = "RGB", draft_size: int | None = None
+) -> Image.Image:
+    """Decode an image file, upright (EXIF orientation applied) and converted to ``mode``.
+
+    ``draft_size`` lets JPEG decoding scale down by DCT while keeping both sides at least
+    that many pixels, which makes large photos several times cheaper to load.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image '{path}' does not exist or is not a file; check the path")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns on large images and odd EXIF; one bad file must not spam the log.
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                if draft_size is not None and image.format == "JPEG":
+                    scale = min(image.size) / draft_size
+                    if scale >= 2:
+                        image.draft("RGB", (int(image.size[0] / scale), int(image.size[1] / scale)))
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+                return upright.convert(mode)
+    # Pillow's decoders raise many types for damaged input (OSError, SyntaxError,
+    # ValueError, DecompressionBombError, ...); every one of them means "not a usable image".
+    except Exception as e:  # noqa: BLE001
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ImageError(
+            f"cannot decode '{path}' as an image ({reason}); delete or replace the file"
+        ) from None
+
+
+def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to ``size``, then crop the central ``size`` x ``size`` square."""
+    if size < 1:
+        raise ConfigError(f"image_size={size}; give 1 or more pixels")
+    w, h = image.size
+    scale = size / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+def image_to_tensor(image: Image.Image) -> Tensor:
+    """A Pillow image as a uint8 ``(C, H, W)`` tensor."""
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()  # (C, H, W)
