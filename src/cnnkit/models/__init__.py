@@ -1,0 +1,26 @@
+"""Model families, one file each, all created through the registry (``create_model``).
+
+Importing this package imports every family file so that their ``@register_model``
+decorators run.
+"""
+
+from cnnkit.models import fastnet, lenet  # noqa: F401  (registers the models)
+from cnnkit.models._registry import (
+    ModelDescription,
+    ModelEntry,
+    describe_models,
+    create_model,
+    get_model_entry,
+    list_models,
+    register_model,
+)
+
+__all__ = [
+    "ModelDescription",
+    "ModelEntry",
+    "create_model",
+    "describe_models",
+    "get_model_entry",
+    "list_models",
+    "register_model",
+]

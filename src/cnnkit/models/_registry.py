@@ -1,0 +1,127 @@
+"""The model registry: every model is created by name through ``create_model``.
+
+A model file defines its blocks, its class, and one small registered function per named
+variant (the timm layout). The function's name is the registry key and its keyword
+arguments are plain JSON values, so ``model.json`` in a run directory can rebuild any model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from cnnkit.errors import ConfigError, UnknownModelError
+
+__all__ = ["ModelEntry", "ModelDescription", "register_model", "create_model", "list_models", "get_model_entry", "describe_models"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its constructor, family and the input it is designed for."""
+
+    name: str
+    constructor: Callable[..., nn.Module]
+    family: str            # the module it lives in, e.g. "lenet"
+    summary: str           # first line of the constructor's docstring
+    in_chans: int          # default input channels
+    input_size: int        # default input height = width, pixels
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a model constructor under its function name; a duplicate name raises."""
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is registered twice ({fn.__module__})")
+    defaults = _defaults_of(fn)
+    _REGISTRY[name] = ModelEntry(
+        name=name,
+        constructor=fn,
+        family=fn.__module__.rsplit(".", 1)[-1],
+        summary=(inspect.getdoc(fn) or "").split("\n", 1)[0],
+        in_chans=defaults.get("in_chans", 3),
+        input_size=defaults.get("input_size", 224),
+    )
+    return fn
+
+
+def _defaults_of(fn: Callable[..., nn.Module]) -> dict[str, Any]:
+    """Default in_chans/input_size declared by the constructor or the class it returns."""
+    found: dict[str, Any] = {}
+    targets = [fn]
+    annotation = typing.get_type_hints(fn).get("return")
+    if inspect.isclass(annotation):
+        targets.append(annotation.__init__)
+    for target in targets:
+        for param in inspect.signature(target).parameters.values():
+            if param.name in ("in_chans", "input_size") and param.default is not inspect.Parameter.empty:
+                found.setdefault(param.name, param.default)
+    return found
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry for ``name``; an unknown name raises with the closest names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise UnknownModelError(f"no model {name!r}; {hint}'cnnkit models' lists all") from None
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``; kwargs must be JSON values (num_classes, in_chans, ...)."""
+    entry = get_model_entry(name)
+    try:
+        model = entry.constructor(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"model {name!r} does not take these options: {err}") from None
+    # Recorded so that a run directory can rebuild exactly this model.
+    model.cnnkit_name = name
+    model.cnnkit_kwargs = dict(kwargs)
+    return model
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted registered names, optionally filtered by a shell-style pattern such as 'resnet*'."""
+    names = sorted(_REGISTRY)
+    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """One row of ``cnnkit models``: parameters at the default configuration."""
+
+    name: str
+    parameters: int
+    input: str             # C x H x W
+    summary: str
+
+
+def describe_models(pattern: str | None = None) -> list[ModelDescription]:
+    """Describe registered models; built on the meta device, so even VGG-16 costs no memory."""
+    import torch
+
+    rows = []
+    for name in list_models(pattern):
+        entry = _REGISTRY[name]
+        with torch.device("meta"):
+            model = entry.constructor()
+        rows.append(
+            ModelDescription(
+                name=name,
+                parameters=sum(p.numel() for p in model.parameters()),
+                input=f"{entry.in_chans}x{entry.input_size}x{entry.input_size}",
+                summary=entry.summary,
+            )
+        )
+    return rows

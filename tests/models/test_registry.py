@@ -1,0 +1,71 @@
+"""Contract tests over every registered model: a new model is tested the moment it registers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cnnkit.errors import UnknownModelError
+from cnnkit.models import create_model, describe_models, get_model_entry, list_models, register_model
+
+# Published or hand-derived parameter counts at the registered default configuration.
+PUBLISHED_PARAMETERS = {
+    # LeNet-5, modern reading at 1x28x28: conv 6x(1*25+1) + conv 16x(6*25+1)
+    # + fc 400*120+120 + fc 120*84+84 + fc 84*10+10
+    "lenet5": 6 * 26 + 16 * 151 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10,
+}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_and_json_kwargs(name: str) -> None:
+    entry = get_model_entry(name)
+    size = min(entry.input_size, 64)
+    kwargs = {"num_classes": 7, "in_chans": entry.in_chans, "input_size": size}
+    model = create_model(name, **json.loads(json.dumps(kwargs)))  # kwargs survive a JSON round trip
+    x = torch.randn(2, entry.in_chans, size, size, requires_grad=True)
+    logits = model(x)
+    assert logits.shape == (2, 7)
+    logits.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert model.cnnkit_name == name and model.cnnkit_kwargs == kwargs
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_small_inputs_train(name: str) -> None:
+    """Every model accepts the 8x8 digits and 28x28 greyscale images."""
+    for size in (8, 28):
+        model = create_model(name, num_classes=10, in_chans=1, input_size=size)
+        assert model(torch.randn(3, 1, size, size)).shape == (3, 10)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
+def test_parameter_count_matches_published(name: str) -> None:
+    model = create_model(name)
+    assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMETERS[name] == 61_706
+
+
+def test_describe_models_counts_parameters_on_meta_device() -> None:
+    rows = {row.name: row for row in describe_models()}
+    for name in list_models():
+        real = sum(p.numel() for p in create_model(name).parameters())
+        assert rows[name].parameters == real
+
+
+def test_unknown_model_suggests_close_names() -> None:
+    with pytest.raises(UnknownModelError, match="did you mean 'lenet5'"):
+        create_model("lenet")
+
+
+def test_registering_a_name_twice_raises() -> None:
+    def lenet5(**kw):  # noqa: ANN003, ANN202
+        raise AssertionError("never called")
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model(lenet5)
+
+
+def test_list_models_filters_by_pattern() -> None:
+    assert list_models("lenet*") == ["lenet5"]
+    assert list_models() == sorted(list_models())
