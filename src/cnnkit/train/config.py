@@ -1,0 +1,148 @@
+"""TrainConfig: every choice a training run makes, frozen, checked, and saved as config.json.
+
+``cnnkit train --config runs/X/config.json`` re-runs a run exactly, because the file holds
+the fully resolved configuration (a recipe's values included), not the flags that were typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnkit.errors import ConfigError
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "AMP_MODES", "DEVICES"]
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """A training run: model, data, optimisation, schedule, regularisation and output."""
+
+    # what to train on what
+    model: str = "lenet5"
+    data: str = "fashion-mnist"
+    data_dir: str | None = None        # where the dataset's files are; None searches the usual places
+    image_size: int | None = None      # pixels; folder datasets are resized to it (default 64)
+    train_per_class: int = 30          # Caltech-101: training images per class, the rest test
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra JSON kwargs for the model
+    dropout: float | None = None       # probability; None keeps the model's default
+
+    # optimisation
+    epochs: int = 8
+    batch_size: int = 128              # images per step
+    optimizer: str = "sgd"
+    lr: float = 0.05                   # peak learning rate of the schedule
+    momentum: float = 0.9              # SGD momentum; AdamW's beta1
+    nesterov: bool = True
+    weight_decay: float = 5e-4         # decoupled for AdamW, L2 for SGD; not on biases and norms
+    schedule: str = "onecycle"
+    warmup_epochs: float = 0.0         # epochs of linear warm-up (onecycle has its own ramp)
+    step_epochs: int = 3               # step schedule: epochs between decays
+    step_gamma: float = 0.1            # step schedule: factor of each decay
+    label_smoothing: float = 0.0       # probability mass spread over all classes
+
+    # data pipeline
+    augment: bool = False              # random crop with padding, flip where the dataset allows
+    tta: bool = False                  # test-time augmentation: average with the flipped image
+    num_workers: int = 2               # decoding processes for folder datasets
+
+    # machine and run
+    seed: int = 0
+    threads: int | None = None         # CPU threads for torch; None uses all cores
+    device: str = "auto"               # auto picks CUDA when present
+    amp: str = "auto"                  # mixed precision: bf16 on capable CPUs, fp16 on CUDA
+    channels_last: bool = True         # NHWC memory layout, faster with oneDNN and cuDNN
+    eval_every: int = 1                # epochs between test evaluations (the last is always run)
+    out: str = "runs"                  # parent directory of run directories
+    name: str | None = None            # run directory name; None: <model>-<data>-<time>
+    recipe: str | None = None          # the recipe these values came from, for the record
+
+    def __post_init__(self) -> None:
+        _at_least("epochs", self.epochs, 1)
+        _at_least("batch_size", self.batch_size, 1)
+        _at_least("eval_every", self.eval_every, 1)
+        _at_least("num_workers", self.num_workers, 0)
+        _at_least("train_per_class", self.train_per_class, 1)
+        _at_least("step_epochs", self.step_epochs, 1)
+        if self.threads is not None:
+            _at_least("threads", self.threads, 1)
+        if self.image_size is not None:
+            _at_least("image_size", self.image_size, 4)
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}; try --lr 0.05")
+        for name, value in (("momentum", self.momentum), ("label_smoothing", self.label_smoothing)):
+            if not 0 <= value < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {value}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 < self.step_gamma <= 1:
+            raise ConfigError(f"step_gamma must be in (0, 1], got {self.step_gamma}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(
+                f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"
+            )
+        for name, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("schedule", self.schedule, SCHEDULES),
+            ("amp", self.amp, AMP_MODES),
+            ("device", self.device, DEVICES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        if not isinstance(self.model_kwargs, dict):
+            raise ConfigError("model_kwargs must be a JSON object")
+        if self.name is not None and (not self.name or "/" in self.name or self.name.startswith(".")):
+            raise ConfigError(f"run name {self.name!r} must be a plain directory name")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON values."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """The config as indented JSON, the content of config.json."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a dict such as a parsed config.json; unknown keys raise ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; 'cnnkit train --help' lists them")
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise ConfigError(f"bad training configuration: {err}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a config.json written by a previous run."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"config file {path} is not valid JSON ({err}); pass a run's config.json") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object")
+        return cls.from_dict(values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (and checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _at_least(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,43 @@
+"""Where a run computes: CUDA when present, else the CPU; and which mixed precision it uses.
+
+Mixed precision (Micikevicius et al., 2018, arXiv:1710.03740): float16 with loss scaling on
+CUDA GPUs without bfloat16, bfloat16 on newer GPUs and on CPUs with native bfloat16
+instructions (AVX512-BF16, AMX), where it roughly doubles the speed of small conv nets.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cnnkit.errors import ConfigError
+
+__all__ = ["resolve_device", "resolve_amp"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; asking for cuda without a GPU raises."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``mode`` on ``device``, or None for full float32."""
+    if mode == "off":
+        return None
+    if mode == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _cpu_has_native_bf16() else None
+    if mode == "fp16" and device.type != "cuda":
+        raise ConfigError("--amp fp16 needs a CUDA GPU; on the CPU use --amp bf16 or --amp off")
+    return torch.bfloat16 if mode == "bf16" else torch.float16

@@ -1,0 +1,81 @@
+"""fit() end to end on the bundled digits: the run directory, reproducibility, clean failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cnnkit.data import load_dataset
+from cnnkit.errors import OutputError, UnknownDatasetError, UnknownModelError
+from cnnkit.train import TrainConfig, evaluate, fit, load_run, read_metrics
+
+RUN_FILES = {"config.json", "model.safetensors", "model.json", "metrics.jsonl", "report.html",
+             "curves.png", "lr.png", "confusion.png", "filters.png"}
+
+
+def test_run_directory_is_complete(digits_run: Path) -> None:
+    assert RUN_FILES <= {p.name for p in digits_run.iterdir()}
+    assert not list(digits_run.parent.glob(".*.partial"))
+    metrics = read_metrics(digits_run)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    assert all({"train_loss", "train_acc", "test_loss", "test_acc", "lr", "images_per_s"} <= set(m) for m in metrics)
+    info = json.loads((digits_run / "model.json").read_text())
+    assert info["architecture"] == "fastnet" and len(info["classes"]) == 10
+    assert TrainConfig.from_file(digits_run / "config.json").epochs == 3
+
+
+def test_loaded_run_reproduces_the_recorded_accuracy(digits_run: Path) -> None:
+    run = load_run(digits_run)
+    test_set = load_dataset("digits", "test")
+    result = evaluate(run.model, test_set)
+    recorded = read_metrics(digits_run)[-1]["test_acc"]
+    # Training evaluated in bf16 autocast where the CPU has it; the reloaded model runs float32.
+    assert abs(result.accuracy - recorded) <= 0.02
+    assert result.accuracy > 0.85, "FastNet should learn the 8x8 digits in 3 epochs"
+
+
+def test_same_config_and_seed_give_identical_weights(tmp_path: Path) -> None:
+    config = TrainConfig(model="lenet5", data="digits", epochs=1, batch_size=64, out=str(tmp_path),
+                         name="a", augment=True, threads=2)
+    first = fit(config, progress=False).run_dir
+    again = fit(TrainConfig.from_file(first / "config.json").replace(name="b"), progress=False).run_dir
+    a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = fit(config.replace(name="c", seed=1), progress=False).run_dir
+    c = load_file(other / "model.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [({"model": "resnet999"}, UnknownModelError), ({"data": "cifar-1000"}, UnknownDatasetError)],
+)
+def test_bad_input_leaves_no_run_directory(tmp_path: Path, changes: dict, error: type) -> None:
+    config = TrainConfig(**{"data": "digits", "epochs": 1, "out": str(tmp_path / "runs"), **changes})
+    with pytest.raises(error):
+        fit(config, progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_unwritable_output_directory_raises_output_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OutputError, match="cannot write to output directory"):
+        fit(TrainConfig(data="digits", epochs=1, out=str(blocker / "runs")), progress=False)
+
+
+def test_failure_during_training_removes_the_partial_directory(tmp_path: Path, monkeypatch) -> None:
+    import cnnkit.train.loop as loop
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("simulated crash in the middle of training")
+
+    monkeypatch.setattr(loop, "_train_epochs", explode)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(TrainConfig(data="digits", epochs=1, out=str(tmp_path), name="x"), progress=False)
+    assert list(tmp_path.iterdir()) == []
