@@ -1,3 +1,60 @@
-"""Placeholder replaced below."""
-def main() -> None:
-    raise SystemExit(0)
+"""The ``cnnkit`` command. Each command group lives in its own module; this one wires them
+together and turns every CnnkitError into one line on stderr and exit code 2.
+
+``--debug`` (anywhere on the command line) shows the traceback instead. Nothing here
+imports torch, so ``cnnkit --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cnnkit import __version__
+from cnnkit.cli import evaluate, models, predict, report, train
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="cnnkit",
+    help="Build, train, explain and attack convolutional neural networks.\n\n"
+    "Example: cnnkit train   (LeNet-5 on Fashion-MNIST in well under a minute)",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print cnnkit's version and exit."),
+) -> None:
+    """Build, train, explain and attack convolutional neural networks."""
+    if version:
+        typer.echo(f"cnnkit {__version__}")
+        raise typer.Exit()
+
+
+for group in (train, evaluate, predict, report, models):
+    group.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``cnnkit`` script: run a command, one line and exit 2 on user errors."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    from cnnkit.errors import CnnkitError
+
+    try:
+        app(args=args, prog_name="cnnkit")
+    except CnnkitError as err:
+        if debug:
+            raise
+        print(f"cnnkit: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("cnnkit: interrupted", file=sys.stderr)
+        sys.exit(130)

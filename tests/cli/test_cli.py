@@ -1,0 +1,149 @@
+"""The cnnkit command as a user meets it: outputs, files, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.cli.main import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_imports_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "from cnnkit.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'cnnkit --help imported torch'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "train" in result.stdout and "predict" in result.stdout
+
+
+def test_models_lists_registered_models(capsys) -> None:
+    code, out, _ = run_cli(["models"], capsys)
+    assert code == 0
+    assert "lenet5" in out and "61,706" in out and "fastnet" in out
+
+
+def test_train_prints_the_report_path(tmp_path: Path, capsys) -> None:
+    args = ["train", "--data", "digits", "--epochs", "1", "--out", str(tmp_path), "--name", "r", "--quiet"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    report = Path(out.strip().splitlines()[-1])
+    assert report == tmp_path / "r" / "report.html" and report.is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--model", "lenet", "--data", "digits"], "did you mean 'lenet5'"),
+        (["train", "--data", "fashion-mnis"], "did you mean 'fashion-mnist'"),
+        (["train", "--data", "digits", "--epochs", "0"], "epochs must be an integer >= 1"),
+        (["train", "--data", "digits", "--lr", "0"], "lr must be > 0"),
+        (["train", "--data", "digits", "--batch-size", "0"], "batch_size must be an integer >= 1"),
+        (["train", "--data", "digits", "--recipe", "fats"], "did you mean 'fast'"),
+        (["train", "--config", "/nonexistent/config.json"], "does not exist"),
+        (["eval", "/nonexistent/run"], "does not exist"),
+        (["report", "/nonexistent/run"], "does not exist"),
+        (["predict", "/nonexistent/run", "x.png"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    code, out, err = run_cli([*args, "--out", str(tmp_path)] if args[0] == "train" else args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+    assert not any(tmp_path.iterdir()), "a failed command left files behind"
+
+
+def test_unwritable_out_gives_one_line(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run_cli(["train", "--data", "digits", "--out", str(blocker / "runs")], capsys)
+    assert code == 2 and "cannot write to output directory" in err
+
+
+def test_debug_shows_the_traceback(capsys) -> None:
+    from cnnkit.errors import UnknownModelError
+
+    with pytest.raises(UnknownModelError):
+        main(["--debug", "train", "--model", "nope", "--data", "digits"])
+
+
+def test_eval_prints_accuracy_and_writes_confusion(digits_run: Path, tmp_path: Path, capsys) -> None:
+    code, out, err = run_cli(["eval", str(digits_run), "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert 0.85 < report["accuracy"] <= 1 and len(report["per_class"]) == 10
+    assert sum(map(sum, report["confusion"])) == report["images"]
+    assert Path(report["confusion_png"]).is_file()
+    code, out, _ = run_cli(["eval", str(digits_run), "--out", str(tmp_path)], capsys)
+    assert code == 0 and "accuracy" in out and "precision" in out
+
+
+def _digit_image(path: Path, mode: str, size: tuple[int, int]) -> Path:
+    from sklearn.datasets import load_digits
+
+    digit = load_digits().images[0] / 16.0  # a zero, 8x8 in [0, 1]
+    image = Image.fromarray((digit * 255).astype(np.uint8), mode="L").resize(size, Image.Resampling.NEAREST)
+    image.convert(mode).save(path)
+    return path
+
+
+def test_predict_any_size_and_colour_mode(digits_run: Path, tmp_path: Path, capsys) -> None:
+    files = [
+        _digit_image(tmp_path / "a.png", "L", (8, 8)),
+        _digit_image(tmp_path / "b.png", "RGBA", (64, 64)),
+        _digit_image(tmp_path / "c.jpg", "RGB", (100, 100)),
+        _digit_image(tmp_path / "d.png", "P", (8, 8)),
+    ]
+    code, out, err = run_cli(["predict", str(digits_run), *map(str, files), "--json", "--top-k", "3"], capsys)
+    assert code == 0, err
+    predictions = json.loads(out)
+    assert [p["path"] for p in predictions] == list(map(str, files))
+    for p in predictions:
+        assert len(p["classes"]) == 3
+        assert p["probabilities"] == sorted(p["probabilities"], reverse=True)
+        assert 0 < sum(p["probabilities"]) <= 1 + 1e-6
+    assert predictions[0]["classes"][0] == "0"
+    code, out, _ = run_cli(["predict", str(digits_run), str(files[0])], capsys)
+    assert code == 0 and out.startswith(str(files[0]))
+
+
+def test_predict_rejects_a_non_image(digits_run: Path, tmp_path: Path, capsys) -> None:
+    fake = tmp_path / "fake.png"
+    fake.write_text("this is not a PNG")
+    code, _, err = run_cli(["predict", str(digits_run), str(fake)], capsys)
+    assert code == 2 and "cannot decode" in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_rebuilds_the_page(digits_run: Path, capsys) -> None:
+    before = (digits_run / "report.html").stat().st_mtime_ns
+    code, out, err = run_cli(["report", str(digits_run)], capsys)
+    assert code == 0, err
+    assert Path(out.strip()) == digits_run / "report.html"
+    assert (digits_run / "report.html").stat().st_mtime_ns >= before
+
+
+def test_run_dir_missing_files_is_reported(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run").mkdir()
+    code, _, err = run_cli(["eval", str(tmp_path / "run")], capsys)
+    assert code == 2 and "has no model.json" in err
