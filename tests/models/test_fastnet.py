@@ -32,3 +32,13 @@ def test_bad_depths_raise_config_error() -> None:
 
     with pytest.raises(ConfigError, match="one depth >= 1 per stage"):
         create_model("fastnet", widths=[8, 16], depths=[1])
+
+
+def test_flatten_head_keeps_a_3x3_grid_at_any_input_size() -> None:
+    for size in (8, 28, 64):
+        model = create_model("fastnet", num_classes=5, input_size=size)
+        linear = model.head[-1]
+        assert linear.in_features == 64 * 3 * 3
+        assert model(torch.randn(2, 1, size, size)).shape == (2, 5)
+    pooled = create_model("fastnet", head="maxpool")
+    assert pooled.head[-1].in_features == 64

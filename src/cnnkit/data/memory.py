@@ -57,6 +57,10 @@ class MemoryDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def to(self, device: torch.device | str) -> MemoryDataset:
+        """The same dataset held on ``device`` (a GPU then batches without host-to-device copies)."""
+        return MemoryDataset(self.images.to(device), self.labels.to(device), self.spec)
+
     def __repr__(self) -> str:
         return f"MemoryDataset('{self.spec.name}', images={tuple(self.images.shape)})"
 

@@ -89,6 +89,7 @@ def evaluate(
         for images, labels in dataset.batches(batch_size, shuffle=False):
             x = to_float(images.to(device, non_blocking=True))
             logits = predict_logits(model, x, tta=tta, amp=amp, channels_last=channels_last).cpu()
+            labels = labels.cpu()
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             probs = logits.softmax(1)
             prob, pred = probs.max(1)
@@ -99,7 +100,7 @@ def evaluate(
             seen += len(labels)
             if kept < keep_wrong:
                 miss = (pred != labels).nonzero().flatten()[: keep_wrong - kept]
-                wrong.append((images[miss], labels[miss], pred[miss], prob[miss]))
+                wrong.append((images[miss.to(images.device)].cpu(), labels[miss], pred[miss], prob[miss]))
                 kept += len(miss)
     finally:
         model.train(was_training)

@@ -23,6 +23,7 @@ from torch import nn
 from cnnkit.atomic import atomic_write_text
 from cnnkit.data import load_dataset
 from cnnkit.data.augment import random_crop, random_hflip, to_float
+from cnnkit.data.memory import MemoryDataset
 from cnnkit.errors import CnnkitError, ConfigError
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model, get_model_entry
@@ -62,14 +63,20 @@ class FitResult:
 
 
 @contextlib.contextmanager
-def _torch_settings(threads: int | None) -> Iterator[None]:
-    """Threads and deterministic algorithms for the run; the caller's settings come back after."""
+def _torch_settings(threads: int | None, device: torch.device) -> Iterator[None]:
+    """Threads and deterministic algorithms for the run; the caller's settings come back after.
+
+    Deterministic algorithms are enabled on the CPU only: there the same config and seed give
+    bitwise-identical weights. On CUDA several backward kernels (adaptive max-pool, scatter)
+    have no deterministic version, so GPU runs are repeatable only up to float rounding.
+    """
     old_threads = torch.get_num_threads()
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     if threads is not None:
         torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
@@ -100,7 +107,7 @@ def fit(config: TrainConfig, *, progress: bool = True) -> FitResult:
     get_model_entry(config.model)  # an unknown model fails before any data is read
     device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
-    with _torch_settings(config.threads):
+    with _torch_settings(config.threads, device):
         torch.manual_seed(config.seed)
         data_options = {
             "data_dir": config.data_dir,
@@ -111,6 +118,8 @@ def fit(config: TrainConfig, *, progress: bool = True) -> FitResult:
         }
         train_set = load_dataset(config.data, "train", **data_options)
         test_set = load_dataset(config.data, "test", **data_options)
+        if device.type == "cuda" and isinstance(train_set, MemoryDataset):
+            train_set, test_set = train_set.to(device), test_set.to(device)
         data_seconds = time.perf_counter() - started
         spec = train_set.spec
         if config.tta and not spec.hflip:
@@ -121,7 +130,7 @@ def fit(config: TrainConfig, *, progress: bool = True) -> FitResult:
         model = nn.Sequential(Normalize(spec.mean, spec.std), network).to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        steps_per_epoch = train_set.num_batches(config.batch_size)
         optimizer = make_optimizer(model, config)
         scheduler = make_scheduler(optimizer, steps_per_epoch=steps_per_epoch, config=config)
         scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
@@ -188,7 +197,7 @@ def _train_epochs(
     augmentation = torch.Generator().manual_seed(config.seed + 1)  # crops and flips
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    steps_per_epoch = train_set.num_batches(config.batch_size)
     report_every = max(1, steps_per_epoch // 100)
     result: Evaluation | None = None
 
