@@ -147,3 +147,50 @@ def test_run_dir_missing_files_is_reported(tmp_path: Path, capsys) -> None:
     (tmp_path / "run").mkdir()
     code, _, err = run_cli(["eval", str(tmp_path / "run")], capsys)
     assert code == 2 and "has no model.json" in err
+
+
+def _mnist_files(directory: Path, *, images: int = 20, labels: int = 20) -> Path:
+    from cnnkit.data.idx import write_idx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (images, 28, 28), dtype=np.uint8), compress=True)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, labels, dtype=np.uint8), compress=True)
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", "train-images-idx3-ubyte.gz"),
+        ("magic", "train-images-idx3-ubyte.gz"),
+        ("count", "labels"),
+    ],
+)
+def test_corrupt_data_files_give_one_line_and_no_run(tmp_path: Path, capsys, damage: str, message: str) -> None:
+    data = tmp_path / "mnist"
+    if damage == "count":
+        _mnist_files(data, images=20, labels=19)
+    else:
+        _mnist_files(data)
+        target = data / "train-images-idx3-ubyte.gz"
+        raw = target.read_bytes()
+        if damage == "truncate":
+            target.write_bytes(raw[: len(raw) // 2])
+        else:
+            import gzip
+
+            body = gzip.decompress(raw)
+            target.write_bytes(gzip.compress(b"\x00\x00\x09\x99" + body[4:]))
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "--data", "mnist", "--data-dir", str(data), "--out", str(out), "--epochs", "1"], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "cnnkit", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("cnnkit ")

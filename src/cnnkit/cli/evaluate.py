@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 EXAMPLES = """
+\b
 Examples:
   cnnkit eval runs/lenet5-fashion-mnist-20261126-120000
   cnnkit eval RUN --data mnist --data-dir ~/datasets/mnist --json

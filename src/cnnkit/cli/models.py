@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 EXAMPLES = """
+\b
 Examples:
   cnnkit models
   cnnkit models 'resnet*'

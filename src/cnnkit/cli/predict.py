@@ -10,6 +10,7 @@ from typing import List
 import typer
 
 EXAMPLES = """
+\b
 Examples:
   cnnkit predict runs/RUN shirt.jpg boot.png
   cnnkit predict runs/RUN photo.jpg --top-k 5 --json

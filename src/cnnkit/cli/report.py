@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 EXAMPLES = """
+\b
 Example:
   cnnkit report runs/lenet5-fashion-mnist-20261126-120000
 """

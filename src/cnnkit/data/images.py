@@ -47,7 +47,7 @@ def load_image(
                         image.draft("RGB", (int(image.size[0] / scale), int(image.size[1] / scale)))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
-                return upright.convert(mode)
+                return _to_8bit(upright).convert(mode)
     # Pillow's decoders raise many types for damaged input (OSError, SyntaxError,
     # ValueError, DecompressionBombError, ...); every one of them means "not a usable image".
     except Exception as e:  # noqa: BLE001
@@ -55,6 +55,22 @@ def load_image(
         raise ImageError(
             f"cannot decode '{path}' as an image ({reason}); delete or replace the file"
         ) from None
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """High-bit-depth greyscale (16-bit PNG/TIFF, 32-bit int or float) scaled to 8 bits.
+
+    Pillow's own conversion to "L" clips every value above 255 to white, which would turn a
+    16-bit scan into a white page.
+    """
+    if image.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or (image.mode == "I" and values.max(initial=0) > 255):
+        values = values / 257.0                      # 0..65535 -> 0..255
+    elif image.mode == "F" and values.max(initial=0) <= 1.0:
+        values = values * 255.0                      # floats in [0, 1]
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
 def resize_center_crop(image: Image.Image, size: int) -> Image.Image:

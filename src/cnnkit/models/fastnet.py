@@ -70,7 +70,7 @@ class FastNet(nn.Module):
         # 'flatten' keeps where in a 3x3 grid a feature fired (sleeve or body), for 9x the
         # classifier weights; at 28x28 the final map is 3x3 already. 'maxpool' keeps only whether.
         grid = 1 if head == "maxpool" else 3
-        pooled = nn.AdaptiveMaxPool2d(grid)
+        pooled = nn.Identity() if size == grid else nn.AdaptiveMaxPool2d(grid)
         features = previous * grid * grid
         self.head = nn.Sequential(pooled, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, num_classes))
 

@@ -4,7 +4,7 @@
 (BatchNorm), a one-cycle schedule (Smith & Topin, 2019), label smoothing, batch-level
 random crops and flips, and flip test-time augmentation, in bfloat16 where the CPU has it.
 Its epochs are the budget: a one-cycle schedule ends at its best accuracy, so
-``--recipe fast --epochs 5`` is the 30-second run and the default the 3-minute one.
+``--recipe fast --epochs 4`` is the 30-second run and the default the 3-minute one.
 Measured times to accuracy are in BENCHMARKS.md (benchmarks/time_to_accuracy.py).
 """
 

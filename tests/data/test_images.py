@@ -1,0 +1,53 @@
+"""Decoding image files of any mode and bit depth into what a model expects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
+from cnnkit.errors import ImageError
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    grey = np.asarray(load_image(tmp_path / "deep.png", mode="L")).astype(int)
+    expected = np.rint(ramp / 257.0).astype(int)
+    assert np.abs(grey - expected).max() <= 1
+    assert grey.min() == 0 and 250 <= grey.max() <= 255
+
+
+def test_float_image_in_unit_range_is_scaled(tmp_path: Path) -> None:
+    values = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    Image.fromarray(values, mode="F").save(tmp_path / "f.tiff")
+    grey = np.asarray(load_image(tmp_path / "f.tiff", mode="L")).astype(int)
+    assert np.abs(grey - np.rint(values * 255)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "CMYK", "1"])
+def test_every_common_mode_decodes_to_rgb_and_grey(tmp_path: Path, mode: str) -> None:
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    (rgb.convert(mode) if mode != "P" else rgb.quantize(16)).save(path)
+    assert load_image(path, mode="RGB").mode == "RGB"
+    tensor = image_to_tensor(resize_center_crop(load_image(path, mode="L"), 8))
+    assert tensor.shape == (1, 8, 8)
+
+
+def test_resize_center_crop_keeps_the_centre(tmp_path: Path) -> None:
+    pixels = np.zeros((40, 80), dtype=np.uint8)
+    pixels[:, 20:60] = 255  # a white square in the middle of a wide image
+    out = np.asarray(resize_center_crop(Image.fromarray(pixels), 10))
+    assert out.shape == (10, 10) and out.min() > 200
+
+
+def test_truncated_png_raises_image_error(tmp_path: Path) -> None:
+    Image.new("RGB", (50, 50), "red").save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="cut.png"):
+        load_image(tmp_path / "cut.png")
