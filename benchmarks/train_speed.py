@@ -11,6 +11,7 @@ images/s over one full training epoch (60,000 images), evaluation excluded on bo
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 
 import torch
@@ -23,10 +24,11 @@ from cnnkit.models import create_model
 from cnnkit.train import TrainConfig, fit, read_metrics
 
 
-def cnnkit_images_per_s(threads: int, seed: int) -> float:
+def cnnkit_images_per_s(threads: int, seed: int, amp: str = "auto") -> float:
     """One epoch of `cnnkit train` (its defaults: LeNet-5, batch 128) and its measured images/s."""
     with tempfile.TemporaryDirectory() as out:
-        config = TrainConfig(model="lenet5", data="fashion-mnist", epochs=1, threads=threads, seed=seed, out=out)
+        config = TrainConfig(model="lenet5", data="fashion-mnist", epochs=1, threads=threads, seed=seed, out=out,
+                             amp=amp)
         run = fit(config, progress=False)
         return read_metrics(run.run_dir)[0]["images_per_s"]
 
@@ -49,29 +51,35 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     images, labels = fashion_arrays("train")
 
-    ours, theirs = [], []
+    ours, ours_fp32, theirs = [], [], []
     cnnkit_images_per_s(args.threads, seed=100)  # warm-up: first-call allocations, oneDNN kernels
-    for repeat in range(args.repeats):            # alternate the sides so drift hits both
+    for repeat in range(args.repeats):            # alternate the sides so drift hits all three
         ours.append(cnnkit_images_per_s(args.threads, seed=repeat))
+        ours_fp32.append(cnnkit_images_per_s(args.threads, seed=repeat, amp="off"))
         theirs.append(baseline_images_per_s(images, labels, seed=repeat))
-        print(f"repeat {repeat + 1}: cnnkit {ours[-1]:8.0f} img/s   baseline {theirs[-1]:8.0f} img/s", flush=True)
+        print(f"repeat {repeat + 1}: cnnkit {ours[-1]:8.0f} img/s   cnnkit --amp off {ours_fp32[-1]:8.0f} img/s   "
+              f"baseline {theirs[-1]:8.0f} img/s", flush=True)
 
     ratios = [a / b for a, b in zip(ours, theirs)]
+    ratios_fp32 = [a / b for a, b in zip(ours_fp32, theirs)]
     result = {
         "benchmark": "train_speed",
         "model": "lenet5",
         "dataset": "fashion-mnist",
         "cnnkit_images_per_s": summary(ours),
+        "cnnkit_fp32_images_per_s": summary(ours_fp32),
         "baseline_images_per_s": summary(theirs),
         "ratio": summary(ratios),
+        "ratio_fp32": summary(ratios_fp32),
         "target_ratio": 2.0,
         "environment": environment(),
     }
     path = write_result("train_speed", result)
-    print(f"\n{'side':<10}{'median img/s':>14}{'min':>10}{'max':>10}")
-    print(f"{'cnnkit':<10}{result['cnnkit_images_per_s']['median']:>14.0f}{min(ours):>10.0f}{max(ours):>10.0f}")
-    print(f"{'baseline':<10}{result['baseline_images_per_s']['median']:>14.0f}{min(theirs):>10.0f}{max(theirs):>10.0f}")
-    print(f"ratio (median of per-repeat ratios): {result['ratio']['median']:.2f}x  (target >= 2.0x)")
+    print(f"\n{'side':<18}{'median img/s':>14}{'min':>10}{'max':>10}")
+    for side, values in (("cnnkit", ours), ("cnnkit --amp off", ours_fp32), ("baseline", theirs)):
+        print(f"{side:<18}{statistics.median(values):>14.0f}{min(values):>10.0f}{max(values):>10.0f}")
+    print(f"ratio (median of per-repeat ratios): {result['ratio']['median']:.2f}x  (target >= 2.0x); "
+          f"float32 only: {result['ratio_fp32']['median']:.2f}x")
     print(f"CPU: {result['environment']['cpu']}, threads {args.threads}; wrote {path}")
 
 

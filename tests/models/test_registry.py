@@ -43,7 +43,11 @@ def test_small_inputs_train(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
 def test_parameter_count_matches_published(name: str) -> None:
     model = create_model(name)
-    assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMETERS[name] == 61_706
+    assert sum(p.numel() for p in model.parameters()) == PUBLISHED_PARAMETERS[name]
+
+
+def test_lenet5_hand_count_is_the_published_61706() -> None:
+    assert PUBLISHED_PARAMETERS["lenet5"] == 61_706
 
 
 def test_describe_models_counts_parameters_on_meta_device() -> None:

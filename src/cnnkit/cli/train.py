@@ -74,4 +74,4 @@ def train(
     values.update({k: v for k, v in flags.items() if v is not None})
     result = fit(TrainConfig.from_dict(values), progress=not quiet)
     typer.echo(f"test accuracy {result.test_acc:.2%} after {result.seconds:.1f} s")
-    typer.echo(str(result.report))
+    typer.echo(str(result.report.resolve()))
