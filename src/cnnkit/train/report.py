@@ -111,7 +111,9 @@ def build_report(
                       text="Loss and accuracy per epoch on the training set (running mean over the epoch"
                       + (", on augmented images" if config.augment else "")
                       + ") and on the test set" + (" (with flip test-time augmentation)" if config.tta else "")
-                      + "; the learning rate at each epoch's end."),
+                      + "; the learning rate at each epoch's end."
+                      + (f" The training loss includes label smoothing {config.label_smoothing:g}, so it sits "
+                         "above the test loss, which does not." if config.label_smoothing else "")),
         ReportSection("Learning-rate schedule", images=(lr_png,),
                       text=f"{config.schedule} schedule, peak {config.lr:g}, per optimisation step."),
         ReportSection("Confusion matrix", images=(confusion,),
@@ -125,7 +127,8 @@ def build_report(
                       "predicted class and its probability." if captions else "No test image is misclassified."),
         ReportSection("Per-epoch metrics", table=epoch_table(metrics)),
         ReportSection("Configuration", table=key_value_table(config.to_dict()),
-                      text="Re-run exactly with: cnnkit train --config " + str(Path(title) / CONFIG_FILE)),
+                      text="Re-run exactly with: cnnkit train --config "
+                      + str(run_dir.parent.resolve() / title / CONFIG_FILE)),
         ReportSection("Timing", table=key_value_table(timing, header=("what", "value"))),
     ]
     highlights = [
