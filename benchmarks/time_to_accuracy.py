@@ -23,9 +23,17 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _common import (
+    ExamplesNet,
+    PerItemDataset,
+    baseline_epoch,
+    baseline_test,
+    environment,
+    fashion_arrays,
+    summary,
+    write_result,
+)
 
-from _common import (ExamplesNet, PerItemDataset, baseline_epoch, baseline_test, environment,
-                     fashion_arrays, summary, write_result)
 from cnnkit.train import TrainConfig, fit, read_metrics
 from cnnkit.train.recipes import apply_recipe
 

@@ -16,9 +16,8 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
+from _common import PerItemDataset, baseline_epoch, environment, fashion_arrays, summary, write_result
 
-from _common import (PerItemDataset, baseline_epoch, environment, fashion_arrays, summary,
-                     write_result)
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model
 from cnnkit.train import TrainConfig, fit, read_metrics

@@ -154,7 +154,7 @@ def _mnist_files(directory: Path, *, images: int = 20, labels: int = 20) -> Path
 
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    for split, prefix in (("train", "train"), ("test", "t10k")):
+    for prefix in ("train", "t10k"):
         write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (images, 28, 28), dtype=np.uint8), compress=True)
         write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, labels, dtype=np.uint8), compress=True)
     return directory

@@ -8,8 +8,8 @@ from cnnkit.models import fastnet, lenet  # noqa: F401  (registers the models)
 from cnnkit.models._registry import (
     ModelDescription,
     ModelEntry,
-    describe_models,
     create_model,
+    describe_models,
     get_model_entry,
     list_models,
     register_model,

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cnnkit.atomic import atomic_write_text
 from cnnkit.data import load_dataset
 from cnnkit.errors import ConfigError, OutputError
