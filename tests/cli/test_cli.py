@@ -194,3 +194,10 @@ def test_corrupt_data_files_give_one_line_and_no_run(tmp_path: Path, capsys, dam
 def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "cnnkit", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("cnnkit ")
+
+
+def test_eval_on_a_dataset_of_another_shape_says_so(digits_run: Path, tmp_path: Path, capsys) -> None:
+    data = _mnist_files(tmp_path / "mnist")
+    code, _, err = run_cli(["eval", str(digits_run), "--data", "mnist", "--data-dir", str(data)], capsys)
+    assert code == 2
+    assert "mnist has 10 classes of 1x28x28 images, but the run predicts 10 classes of 1x8x8" in err

@@ -6,7 +6,14 @@ streamed image folders, and batch-level augmentation.
 """
 
 from cnnkit.data.augment import augment_batch, normalize, random_crop, random_hflip, to_float
-from cnnkit.data.catalog import IMAGENET_MEAN, IMAGENET_STD, folder_spec, list_datasets, load_dataset
+from cnnkit.data.catalog import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    folder_spec,
+    is_folder_dataset,
+    list_datasets,
+    load_dataset,
+)
 from cnnkit.data.download import Remote, download, file_sha256
 from cnnkit.data.extract import extract_archive
 from cnnkit.data.folders import FolderDataset
@@ -35,6 +42,7 @@ __all__ = [
     "image_to_tensor",
     "imagenet_class_names",
     "imagenet_samples",
+    "is_folder_dataset",
     "list_datasets",
     "load_dataset",
     "load_image",

@@ -30,7 +30,7 @@ from cnnkit.data.spec import DatasetSpec
 from cnnkit.data.split import stratified_split
 from cnnkit.errors import ConfigError, CorruptDataError, UnknownDatasetError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "folder_spec", "list_datasets", "load_dataset"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "folder_spec", "is_folder_dataset", "list_datasets", "load_dataset"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,6 +57,11 @@ _MEMORY_SPECS: dict[str, DatasetSpec] = {
 }
 _FOLDER_DEFAULT_SIZE = {"imagenet": 224, "caltech101": 128, "folder": 128}
 _DIGITS_TEST_FRACTION = 0.2
+
+
+def is_folder_dataset(name: str) -> bool:
+    """Whether ``name`` streams image files from disk (and so takes an ``image_size``)."""
+    return _canonical(name) in _FOLDER_DEFAULT_SIZE
 
 
 def list_datasets() -> list[str]:

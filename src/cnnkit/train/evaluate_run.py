@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.atomic import atomic_write_text
-from cnnkit.data import load_dataset
+from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import resolve_device
@@ -57,12 +57,16 @@ def evaluate_run_dir(
     dataset_name = data or run.info.dataset
     if data_dir is None and dataset_name == run.info.dataset and (run.path / CONFIG_FILE).is_file():
         data_dir = TrainConfig.from_file(run.path / CONFIG_FILE).data_dir
-    dataset = load_dataset(dataset_name, split, data_dir=data_dir, image_size=run.info.input_size)
+    size = run.info.input_size
+    image_size = size if is_folder_dataset(dataset_name) else None  # in-memory sets have one size
+    dataset = load_dataset(dataset_name, split, data_dir=data_dir, image_size=image_size)
     spec = dataset.spec
-    if spec.num_classes != len(run.info.classes) or spec.in_chans != run.info.in_chans:
+    shape, expected = (spec.in_chans, *spec.image_size), (run.info.in_chans, size, size)
+    if spec.num_classes != len(run.info.classes) or shape != expected:
         raise ConfigError(
-            f"{dataset_name} has {spec.num_classes} classes of {spec.in_chans}-channel images, but the run "
-            f"predicts {len(run.info.classes)} classes of {run.info.in_chans}-channel images; pick a matching --data"
+            f"{dataset_name} has {spec.num_classes} classes of {'x'.join(map(str, shape))} images, but the run "
+            f"predicts {len(run.info.classes)} classes of {'x'.join(map(str, expected))} images; "
+            "pick a matching --data"
         )
     if tta and not spec.hflip:
         raise ConfigError(f"--tta flips images, which changes the class in {dataset_name}; drop --tta")
