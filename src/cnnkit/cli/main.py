@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"cnnkit: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("cnnkit: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except SystemExit as exit_:
+        # Typer turns Ctrl-C into exit code 130 without a word; say what happened to the run.
+        if exit_.code == 130:
+            print("cnnkit: interrupted; an unfinished run directory was removed", file=sys.stderr)
+        raise
