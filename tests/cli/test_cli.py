@@ -36,6 +36,11 @@ def test_help_imports_no_torch() -> None:
     assert "train" in result.stdout and "predict" in result.stdout
 
 
+def test_no_arguments_show_the_help(capsys) -> None:
+    code, out, _ = run_cli([], capsys)
+    assert code == 0 and "Usage: cnnkit" in out and "train" in out
+
+
 def test_models_lists_registered_models(capsys) -> None:
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0
@@ -63,6 +68,10 @@ def test_train_prints_the_report_path(tmp_path: Path, capsys) -> None:
         (["eval", "/nonexistent/run"], "does not exist"),
         (["report", "/nonexistent/run"], "does not exist"),
         (["predict", "/nonexistent/run", "x.png"], "does not exist"),
+        (["train", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["train", "--bogus"], "No such option: --bogus"),
+        (["eval"], "Missing argument 'run'; see 'cnnkit eval --help'"),
+        (["nosuch"], "No such command 'nosuch'"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, capsys, args: list[str], message: str) -> None:

@@ -45,18 +45,30 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``cnnkit`` script: run a command, one line and exit 2 on user errors."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    args = [a for a in args if a != "--debug"] or ["--help"]
     from cnnkit.errors import CnnkitError
 
     try:
-        app(args=args, prog_name="cnnkit")
+        # Not standalone: usage errors come back here to be printed on one line like ours.
+        code = app(args=args, prog_name="cnnkit", standalone_mode=False)
     except CnnkitError as err:
         if debug:
             raise
-        print(f"cnnkit: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except SystemExit as exit_:
-        # Typer turns Ctrl-C into exit code 130 without a word; say what happened to the run.
-        if exit_.code == 130:
-            print("cnnkit: interrupted; an unfinished run directory was removed", file=sys.stderr)
-        raise
+        _fail(str(err))
+    except typer.TyperException as err:  # a bad flag value, an unknown option, a missing argument
+        if debug:
+            raise
+        ctx = getattr(err, "ctx", None)
+        command = ctx.command_path if ctx is not None else "cnnkit"
+        _fail(f"{err.format_message().rstrip('.')}; see '{command} --help'", code=getattr(err, "exit_code", 2))
+    except typer.Abort:
+        _fail("aborted", code=1)
+    if code == 130:  # Ctrl-C, which typer turns into exit code 130 without a word
+        print("cnnkit: interrupted; an unfinished run directory was removed", file=sys.stderr)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
+
+
+def _fail(message: str, *, code: int = 2) -> None:
+    print(f"cnnkit: error: {message}", file=sys.stderr)
+    sys.exit(code)
