@@ -18,6 +18,7 @@ from PIL import Image
 from torch import nn
 
 from cnnkit.data import load_dataset
+from cnnkit.train.device import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
@@ -25,21 +26,13 @@ FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 def environment() -> dict:
     """What the numbers depend on: CPU, threads, library versions, the commit measured."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         commit = "unknown"
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -7,11 +7,14 @@ instructions (AVX512-BF16, AMX), where it roughly doubles the speed of small con
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["resolve_device", "resolve_amp"]
+__all__ = ["resolve_device", "resolve_amp", "cpu_name"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,3 +44,14 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "fp16" and device.type != "cuda":
         raise ConfigError("--amp fp16 needs a CUDA GPU; on the CPU use --amp bf16 or --amp off")
     return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def cpu_name() -> str:
+    """The CPU's model name, recorded beside every timing (reports and benchmarks)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

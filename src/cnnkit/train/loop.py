@@ -22,7 +22,7 @@ from torch import nn
 
 from cnnkit.atomic import atomic_write_text
 from cnnkit.data import load_dataset
-from cnnkit.data.augment import random_crop, random_hflip, to_float
+from cnnkit.data.augment import augment_batch, to_float
 from cnnkit.data.memory import MemoryDataset
 from cnnkit.errors import CnnkitError, ConfigError
 from cnnkit.layers import Normalize
@@ -213,9 +213,7 @@ def _train_epochs(
                 x = to_float(images.to(device, non_blocking=True))  # (N, C, H, W) in [0, 1]
                 y = labels.to(device, non_blocking=True)
                 if config.augment:
-                    x = random_crop(x, spec.crop_padding, augmentation)
-                    if spec.hflip:
-                        x = random_hflip(x, augmentation)
+                    x = augment_batch(x, spec, augmentation)
                 x = x.contiguous(memory_format=memory_format)
                 with autocast():
                     output = model(x)

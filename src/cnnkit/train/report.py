@@ -7,7 +7,6 @@ misclassified test images, the configuration and the timing, on one offline page
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from cnnkit.data import load_dataset
 from cnnkit.errors import RunDirError
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.device import resolve_device
+from cnnkit.train.device import cpu_name, resolve_device
 from cnnkit.train.evaluate import Evaluation, evaluate
 from cnnkit.train.rundir import CONFIG_FILE, REPORT_FILE, ModelInfo, load_run, read_metrics
 from cnnkit.train.schedule import lr_factor
@@ -41,16 +40,6 @@ MISTAKES_SHOWN = 32
 
 def _first_conv(model: nn.Module) -> nn.Conv2d | None:
     return next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_report(
@@ -101,7 +90,7 @@ def build_report(
         "device": training.get("device", "–"),
         "mixed precision": training.get("amp", "–"),
         "threads": training.get("threads", "–"),
-        "CPU": _cpu_name(),
+        "CPU": cpu_name(),
         "torch": torch.__version__,
     }
     parameters = sum(p.numel() for p in model.parameters())
