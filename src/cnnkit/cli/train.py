@@ -59,7 +59,7 @@ def train(
     from cnnkit.train.recipes import apply_recipe
 
     flags = {
-        "model": model, "data": data, "data_dir": str(data_dir) if data_dir else None,
+        "model": model, "data": data, "data_dir": str(data_dir.resolve()) if data_dir else None,
         "image_size": image_size, "train_per_class": train_per_class, "epochs": epochs,
         "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": momentum,
         "nesterov": nesterov, "weight_decay": weight_decay, "schedule": schedule,
