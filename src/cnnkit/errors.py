@@ -58,3 +58,21 @@ class RunDirError(CnnkitError):
 
 class OutputError(CnnkitError):
     """An output location that cannot be written."""
+
+
+class CheckpointError(RunDirError):
+    """A run directory whose checkpoint is missing, corrupt or does not fit the run."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal; its run directory holds a checkpoint to resume from.
+
+    Not a CnnkitError: nothing was wrong with the input. The CLI exits with ``exit_code``
+    (the shell's convention 128 + signal: 130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, message: str, *, run_dir: object, signum: int) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"] or ["--help"]
-    from cnnkit.errors import CnnkitError
+    from cnnkit.errors import CnnkitError, TrainingInterrupted
 
     try:
         # Not standalone: usage errors come back here to be printed on one line like ours.
@@ -61,10 +61,13 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(err, "ctx", None)
         command = ctx.command_path if ctx is not None else "cnnkit"
         _fail(f"{err.format_message().rstrip('.')}; see '{command} --help'", code=getattr(err, "exit_code", 2))
+    except TrainingInterrupted as err:  # SIGINT / SIGTERM: a checkpoint was written
+        print(f"cnnkit: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except typer.Abort:
         _fail("aborted", code=1)
-    if code == 130:  # Ctrl-C, which typer turns into exit code 130 without a word
-        print("cnnkit: interrupted; an unfinished run directory was removed", file=sys.stderr)
+    if code == 130:  # Ctrl-C outside training, which typer turns into exit code 130 without a word
+        print("cnnkit: interrupted", file=sys.stderr)
     if isinstance(code, int) and code != 0:
         sys.exit(code)
 

@@ -3,6 +3,11 @@
 Each epoch draws one permutation with ``torch.randperm`` from the caller's generator and
 cuts it into batches, so in-memory and streamed datasets shuffle identically and a run
 is repeatable from its seed.
+
+Two options serve exact resume and torchrun: ``start`` skips the first batches of the
+epoch without loading them (a run resumed mid-epoch draws the same permutation again and
+continues where it stopped), and ``shard=(rank, world)`` gives each of ``world`` processes
+a disjoint part of every global batch (rank r takes items r, r + world, ...).
 """
 
 from __future__ import annotations
@@ -17,11 +22,16 @@ from cnnkit.errors import ConfigError
 __all__ = ["batch_indices", "num_batches"]
 
 
-def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
-    """Number of mini-batches in one epoch of ``n`` items."""
+def num_batches(n: int, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
+    """Number of mini-batches in one epoch of ``n`` items.
+
+    With ``world`` processes a last batch smaller than ``world`` is dropped, so that no
+    process is left with an empty batch.
+    """
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}; give 1 or more")
-    return n // batch_size if drop_last else -(-n // batch_size)
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest and not drop_last and rest >= world else 0)
 
 
 def batch_indices(
@@ -31,9 +41,17 @@ def batch_indices(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    start: int = 0,
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[Tensor]:
-    """Yield int64 index tensors of one epoch: a seeded permutation (or 0..n-1) cut into batches."""
-    count = num_batches(n, batch_size, drop_last)
+    """Yield int64 index tensors of one epoch: a seeded permutation (or 0..n-1) cut into batches.
+
+    ``start`` skips that many batches; ``shard=(rank, world)`` keeps this process's share.
+    """
+    rank, world = shard
+    if not 0 <= rank < world:
+        raise ConfigError(f"shard rank {rank} is outside 0..{world - 1}")
+    count = num_batches(n, batch_size, drop_last, world=world)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for b in range(count):
-        yield order[b * batch_size : (b + 1) * batch_size]
+    for b in range(start, count):
+        yield order[b * batch_size : (b + 1) * batch_size][rank::world]

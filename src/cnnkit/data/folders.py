@@ -88,9 +88,9 @@ class FolderDataset:
         """The ``(file, class index)`` pairs, in dataset order."""
         return [(Path(p), int(y)) for p, y in zip(self.paths, self.labels.tolist())]
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        """Number of mini-batches in one epoch."""
-        return num_batches(len(self), batch_size, drop_last)
+    def num_batches(self, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
+        """Number of mini-batches in one epoch (of ``world`` processes together)."""
+        return num_batches(len(self), batch_size, drop_last, world=world)
 
     def batches(
         self,
@@ -99,10 +99,15 @@ class FolderDataset:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        start: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(x uint8 (B, 3, S, S), y int64 (B,))`` for one epoch, decoded by worker processes."""
         order = list(
-            batch_indices(len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+            batch_indices(
+                len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
+                start=start, shard=shard,
+            )
         )
         loader = DataLoader(
             _BatchDecoder(self.paths, self.labels, self.image_size),

@@ -64,9 +64,9 @@ class MemoryDataset:
     def __repr__(self) -> str:
         return f"MemoryDataset('{self.spec.name}', images={tuple(self.images.shape)})"
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        """Number of mini-batches in one epoch."""
-        return num_batches(len(self), batch_size, drop_last)
+    def num_batches(self, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
+        """Number of mini-batches in one epoch (of ``world`` processes together)."""
+        return num_batches(len(self), batch_size, drop_last, world=world)
 
     def batches(
         self,
@@ -75,9 +75,12 @@ class MemoryDataset:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        start: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(x uint8 (B, C, H, W), y int64 (B,))`` for one epoch (lecture: mini-batch SGD)."""
         for index in batch_indices(
-            len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last
+            len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
+            start=start, shard=shard,
         ):
             yield self.images[index], self.labels[index]

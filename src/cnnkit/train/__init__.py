@@ -2,7 +2,7 @@
 
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.evaluate import Evaluation, evaluate
-from cnnkit.train.loop import FitResult, fit
+from cnnkit.train.loop import FitResult, TrainingInterrupted, fit, resume
 from cnnkit.train.rundir import ModelInfo, Run, load_run, read_metrics
 
-__all__ = ["TrainConfig", "fit", "FitResult", "evaluate", "Evaluation", "load_run", "Run", "ModelInfo", "read_metrics"]
+__all__ = ["TrainConfig", "fit", "resume", "FitResult", "TrainingInterrupted", "evaluate", "Evaluation", "load_run", "Run", "ModelInfo", "read_metrics"]

@@ -61,6 +61,8 @@ class TrainConfig:
     amp: str = "auto"                  # mixed precision: bf16 on capable CPUs, fp16 on CUDA
     channels_last: bool = True         # NHWC memory layout, faster with oneDNN and cuDNN
     eval_every: int = 1                # epochs between test evaluations (the last is always run)
+    checkpoint_every: int | None = None  # steps between checkpoints besides each epoch's end;
+                                       # 0: epoch ends only; None: every 30 s, under 2% of the time
     out: str = "runs"                  # parent directory of run directories
     name: str | None = None            # run directory name; None: <model>-<data>-<time>
     recipe: str | None = None          # the recipe these values came from, for the record
@@ -74,6 +76,8 @@ class TrainConfig:
         _at_least("step_epochs", self.step_epochs, 1)
         if self.threads is not None:
             _at_least("threads", self.threads, 1)
+        if self.checkpoint_every is not None:
+            _at_least("checkpoint_every", self.checkpoint_every, 0)
         if self.image_size is not None:
             _at_least("image_size", self.image_size, 4)
         if not self.lr > 0:
