@@ -100,7 +100,7 @@ def train(
 
 
 def _print_result(result) -> None:
-    if result.test_acc is None:  # a torchrun rank other than 0: rank 0 prints
+    if result.rank != 0:  # under torchrun rank 0 speaks for all
         return
     typer.echo(f"test accuracy {result.test_acc:.2%} after {result.seconds:.1f} s")
     typer.echo(str(result.report.resolve()))

@@ -56,6 +56,16 @@ class Distributed:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
+    def share_buffers(self, model: nn.Module) -> None:
+        """Give every rank rank 0's buffers (BatchNorm statistics).
+
+        DDP broadcasts them before each forward pass, so after the last one each rank holds
+        statistics updated by its own share of the batch; rank 0's are the run's.
+        """
+        if self.enabled:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, src=0)
+
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` on every rank (small Python objects)."""
         if not self.enabled:

@@ -18,6 +18,7 @@ those of the run never interrupted (CPU, same machine and threads).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import random
 import shutil
@@ -82,6 +83,7 @@ class FitResult:
     report: Path
     test_acc: float
     seconds: float
+    rank: int = 0                     # under torchrun, this process's rank; rank 0 reports
 
 
 def fit(config: TrainConfig, *, progress: bool = True) -> FitResult:
@@ -234,6 +236,7 @@ def _run(
                 trainer.save()  # from here on the run can always be resumed
             final = trainer.run(progress=progress)
             seconds = trainer.elapsed()
+            ddp.share_buffers(model)
             identical = ddp.gather(_weights_digest(network))
             if len(set(identical)) != 1:
                 raise RuntimeError(f"the {ddp.world} processes ended with different weights: {identical}")
@@ -283,7 +286,9 @@ def _run(
                     shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             raise type(err)(f"{err}; once fixed, resume with: {resume_hint}") from None
-    return FitResult(run_dir=finished, report=finished / REPORT_FILE, test_acc=accuracy, seconds=seconds)
+    return FitResult(
+        run_dir=finished, report=finished / REPORT_FILE, test_acc=accuracy, seconds=seconds, rank=ddp.rank
+    )
 
 
 def _new_run_dir(config: TrainConfig, ddp: Distributed) -> Path:
@@ -302,12 +307,11 @@ def _new_run_dir(config: TrainConfig, ddp: Distributed) -> Path:
 
 
 def _weights_digest(network: nn.Module) -> str:
-    import hashlib
-
+    """SHA-256 over the sorted state dict: names and raw bytes (what model.safetensors will hold)."""
     digest = hashlib.sha256()
-    for key, value in network.state_dict().items():
+    for key, value in sorted(network.state_dict().items()):
         digest.update(key.encode())
-        digest.update(value.detach().to("cpu").contiguous().numpy().tobytes())
+        digest.update(value.detach().to("cpu").reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
