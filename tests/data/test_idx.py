@@ -159,6 +159,24 @@ def test_zero_dimensions(tmp_path: Path) -> None:
     _expect_corrupt(path, "0 dimensions")
 
 
+@pytest.mark.parametrize("ndim", [33, 65, 255])
+def test_more_dimensions_than_numpy_allows(tmp_path: Path, ndim: int) -> None:
+    # Found by tests/data/test_fuzz.py: 00 00 08 41 and 65 zero dimensions raised NumPy's
+    # ValueError ("maximum supported dimension ... is 64") instead of CorruptDataError.
+    path = tmp_path / "deep.idx"
+    path.write_bytes(b"\x00\x00\x08" + bytes([ndim]) + b"\x00" * (4 * ndim))
+    _expect_corrupt(path, f"declares {ndim} dimensions")
+    path.write_bytes(b"\x00\x00\x08" + bytes([ndim]) + struct.pack(f">{ndim}I", *[1] * ndim) + b"\x07")
+    _expect_corrupt(path, f"declares {ndim} dimensions")
+
+
+def test_write_rejects_more_dimensions_than_read_accepts(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="1 to 32 dimensions"):
+        write_idx(tmp_path / "deep.idx", np.zeros((1,) * 33, np.uint8), compress=False)
+    ones = np.ones((1,) * 32, np.uint8)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "ok.idx", ones, compress=False)), ones)
+
+
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(MissingDataError, match="does not exist"):
         read_idx(tmp_path / "nope.gz")
