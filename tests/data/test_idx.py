@@ -170,6 +170,15 @@ def test_more_dimensions_than_numpy_allows(tmp_path: Path, ndim: int) -> None:
     _expect_corrupt(path, f"declares {ndim} dimensions")
 
 
+@pytest.mark.parametrize("code, shape", [(0x08, (2**32 - 1, 2**32 - 1, 0)), (0x0E, (0, 2**31, 2**31))])
+def test_shape_too_large_for_numpy(tmp_path: Path, code: int, shape: tuple[int, ...]) -> None:
+    # Found by tests/data/test_fuzz.py: 00 00 08 03 ff ff ff ff ff ff ff ff 00 00 00 00 is a
+    # complete file for an empty array, but NumPy raised ValueError on its shape.
+    path = tmp_path / "empty.idx"
+    path.write_bytes(struct.pack(f">HBB{len(shape)}I", 0, code, len(shape), *shape))
+    _expect_corrupt(path, "too large for any array")
+
+
 def test_write_rejects_more_dimensions_than_read_accepts(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="1 to 32 dimensions"):
         write_idx(tmp_path / "deep.idx", np.zeros((1,) * 33, np.uint8), compress=False)

@@ -93,6 +93,12 @@ def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
         )
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[code]
+    # NumPy refuses a shape whose non-zero dimensions span more bytes than an intp counts,
+    # even when another dimension is 0 and the array would be empty.
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise CorruptDataError(
+            f"'{source}' declares shape {shape}, too large for any array; {_fix(source)}"
+        )
     expected = header + math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
