@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +53,33 @@ def test_truncated_png_raises_image_error(tmp_path: Path) -> None:
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="cut.png"):
         load_image(tmp_path / "cut.png")
+
+
+def test_decompression_bomb_warning_is_image_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by tests/data/test_fuzz.py: a 12 x 22 BMP under a limit of 256 pixels decoded,
+    # because Pillow only warns between MAX_IMAGE_PIXELS and twice it (here 257 .. 512
+    # pixels; by default 89 to 179 million) and load_image silenced every warning.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 256)
+    Image.new("1", (12, 22)).save(tmp_path / "warn.bmp")
+    Image.new("1", (16, 16)).save(tmp_path / "fine.bmp")
+    with pytest.raises(ImageError, match=r"warn.bmp.*decompression bomb"):
+        load_image(tmp_path / "warn.bmp")
+    assert load_image(tmp_path / "fine.bmp").size == (16, 16)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG signature and an IHDR chunk (8-bit RGB) with a correct CRC, then IEND: no pixels."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_header_is_refused_before_decoding(tmp_path: Path) -> None:
+    # 10**10 pixels at Pillow's default limit: refused when the header is read, so nothing
+    # near the 30 GB those pixels would take is ever asked for (a MemoryError would not match).
+    (tmp_path / "bomb.png").write_bytes(_png_header_only(100_000, 100_000))
+    with pytest.raises(ImageError, match=r"bomb.png.*decompression bomb") as info:
+        load_image(tmp_path / "bomb.png")
+    assert "\n" not in str(info.value)

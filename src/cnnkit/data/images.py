@@ -40,6 +40,8 @@ def load_image(
         with warnings.catch_warnings():
             # Pillow warns on large images and odd EXIF; one bad file must not spam the log.
             warnings.simplefilter("ignore")
+            # Except a decompression bomb: Pillow only warns up to twice MAX_IMAGE_PIXELS.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if draft_size is not None and image.format == "JPEG":
                     scale = min(image.size) / draft_size
