@@ -47,6 +47,39 @@ def test_resize_center_crop_keeps_the_centre(tmp_path: Path) -> None:
     assert out.shape == (10, 10) and out.min() > 200
 
 
+def test_long_thin_image_is_not_resized_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found while writing tests/data/test_fuzz.py, by reading, not by a case (its images are
+    # at most 24 x 24): the whole image was resized before the crop, so a 94-byte PNG of
+    # 1 x 2000 pixels became a 224 x 448000 image (400 MB) at size 224, and 1 x 20000 4 GB.
+    resize = Image.Image.resize
+
+    def bounded_resize(self: Image.Image, size: tuple[int, int], *args: object, **kwargs: object) -> Image.Image:
+        assert size[0] * size[1] <= 4 * 224 * 224, f"resized to {size}"
+        return resize(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", bounded_resize)
+    ramp = np.linspace(0, 255, 20_000).astype(np.uint8)[:, None]  # (H, W) = (20000, 1), dark to light
+    out = np.asarray(resize_center_crop(Image.fromarray(ramp), 224))
+    # The crop sees source rows 9999.5 .. 10000.5, where the ramp is 127.5.
+    assert out.shape == (224, 224) and out.min() >= 127 and out.max() <= 128
+
+
+@pytest.mark.parametrize("width, height", [(3000, 100), (100, 3000), (300, 100)])
+def test_resize_center_crop_of_a_ramp(width: int, height: int) -> None:
+    # A linear ramp along the long side survives bilinear resizing: each output pixel is the
+    # ramp's value at its centre in source pixels (both the whole-resize and the box path).
+    long = max(width, height)
+    ramp = np.linspace(0, 255, long)
+    pixels = np.broadcast_to(ramp[None, :] if width > height else ramp[:, None], (height, width))
+    out = np.asarray(resize_center_crop(Image.fromarray(np.rint(pixels).astype(np.uint8)), 10)).astype(float)
+    scale = min(width, height) / 10                      # source pixels per output pixel
+    offset = (round(long / scale) - 10) // 2             # where the crop starts in the resized image
+    centres = (offset + np.arange(10) + 0.5) * scale - 0.5
+    expected = 255 * centres / (long - 1)
+    along = out[0, :] if width > height else out[:, 0]
+    assert np.abs(along - expected).max() <= 1.0
+
+
 def test_truncated_png_raises_image_error(tmp_path: Path) -> None:
     Image.new("RGB", (50, 50), "red").save(tmp_path / "ok.png")
     data = (tmp_path / "ok.png").read_bytes()
