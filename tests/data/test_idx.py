@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,22 @@ def test_shape_too_large_for_numpy(tmp_path: Path, code: int, shape: tuple[int, 
     path = tmp_path / "empty.idx"
     path.write_bytes(struct.pack(f">HBB{len(shape)}I", 0, code, len(shape), *shape))
     _expect_corrupt(path, "too large for any array")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_huge_claim_is_refused_before_allocating(tmp_path: Path, compress: bool) -> None:
+    # A 28-byte file claiming 2**31 x 2**31 uint8 values (4 EiB): the claim is compared with
+    # the bytes present before NumPy is asked for anything (tracemalloc sees NumPy's memory).
+    data = struct.pack(">HBB2I", 0, 0x08, 2, 2**31, 2**31) + bytes(16)
+    path = tmp_path / "huge.idx"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    tracemalloc.start()
+    try:
+        _expect_corrupt(path, "truncated")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
 
 
 def test_write_rejects_more_dimensions_than_read_accepts(tmp_path: Path) -> None:
