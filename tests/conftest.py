@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from cnnkit.train import TrainConfig, fit
+
+# Hypothesis profiles for the property and fuzz tests (tests/data/test_fuzz.py).
+# "ci", the default, runs at most 200 cases per test so the whole suite stays fast.
+# "fuzz" is for a long local hunt for new failures, e.g.
+#     HYPOTHESIS_PROFILE=fuzz python -m pytest -q tests/data/test_fuzz.py
+# No deadline in either: the machine is shared, so a slow case is not a failing one.
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("fuzz", max_examples=10_000, deadline=None, suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

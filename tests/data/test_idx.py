@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,49 @@ def test_zero_dimensions(tmp_path: Path) -> None:
     path = tmp_path / "scalar.idx"
     path.write_bytes(b"\x00\x00\x08\x00\x05")
     _expect_corrupt(path, "0 dimensions")
+
+
+@pytest.mark.parametrize("ndim", [33, 65, 255])
+def test_more_dimensions_than_numpy_allows(tmp_path: Path, ndim: int) -> None:
+    # Found by tests/data/test_fuzz.py: 00 00 08 41 and 65 zero dimensions raised NumPy's
+    # ValueError ("maximum supported dimension ... is 64") instead of CorruptDataError.
+    path = tmp_path / "deep.idx"
+    path.write_bytes(b"\x00\x00\x08" + bytes([ndim]) + b"\x00" * (4 * ndim))
+    _expect_corrupt(path, f"declares {ndim} dimensions")
+    path.write_bytes(b"\x00\x00\x08" + bytes([ndim]) + struct.pack(f">{ndim}I", *[1] * ndim) + b"\x07")
+    _expect_corrupt(path, f"declares {ndim} dimensions")
+
+
+@pytest.mark.parametrize("code, shape", [(0x08, (2**32 - 1, 2**32 - 1, 0)), (0x0E, (0, 2**31, 2**31))])
+def test_shape_too_large_for_numpy(tmp_path: Path, code: int, shape: tuple[int, ...]) -> None:
+    # Found by tests/data/test_fuzz.py: 00 00 08 03 ff ff ff ff ff ff ff ff 00 00 00 00 is a
+    # complete file for an empty array, but NumPy raised ValueError on its shape.
+    path = tmp_path / "empty.idx"
+    path.write_bytes(struct.pack(f">HBB{len(shape)}I", 0, code, len(shape), *shape))
+    _expect_corrupt(path, "too large for any array")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_huge_claim_is_refused_before_allocating(tmp_path: Path, compress: bool) -> None:
+    # A 28-byte file claiming 2**31 x 2**31 uint8 values (4 EiB): the claim is compared with
+    # the bytes present before NumPy is asked for anything (tracemalloc sees NumPy's memory).
+    data = struct.pack(">HBB2I", 0, 0x08, 2, 2**31, 2**31) + bytes(16)
+    path = tmp_path / "huge.idx"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    tracemalloc.start()
+    try:
+        _expect_corrupt(path, "truncated")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_write_rejects_more_dimensions_than_read_accepts(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="1 to 32 dimensions"):
+        write_idx(tmp_path / "deep.idx", np.zeros((1,) * 33, np.uint8), compress=False)
+    ones = np.ones((1,) * 32, np.uint8)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "ok.idx", ones, compress=False)), ones)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ IDX_DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+# The header allows 255 dimensions, NumPy fewer: 32 in NumPy 1.x, 64 in 2.x.
+_MAX_NDIM = 32
 
 
 def _fix(path: str) -> str:
@@ -79,6 +81,11 @@ def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
         )
     if ndim == 0:
         raise CorruptDataError(f"'{source}' declares 0 dimensions; {_fix(source)}")
+    if ndim > _MAX_NDIM:
+        raise CorruptDataError(
+            f"'{source}' declares {ndim} dimensions, more than the {_MAX_NDIM} an array can have; "
+            f"{_fix(source)}"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise CorruptDataError(
@@ -86,6 +93,12 @@ def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
         )
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[code]
+    # NumPy refuses a shape whose non-zero dimensions span more bytes than an intp counts,
+    # even when another dimension is 0 and the array would be empty.
+    if math.prod(d for d in shape if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise CorruptDataError(
+            f"'{source}' declares shape {shape}, too large for any array; {_fix(source)}"
+        )
     expected = header + math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
@@ -114,8 +127,10 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray, *, compress: bool
             f"IDX cannot store dtype {array.dtype}; convert the array to one of "
             f"uint8, int8, int16, int32, float32, float64"
         )
-    if array.ndim == 0 or array.ndim > 255 or max(array.shape) >= 2**32:
-        raise ConfigError(f"IDX cannot store shape {array.shape}; give 1 to 255 dimensions, each below 2**32")
+    if array.ndim == 0 or array.ndim > _MAX_NDIM or max(array.shape) >= 2**32:
+        raise ConfigError(
+            f"IDX cannot store shape {array.shape}; give 1 to {_MAX_NDIM} dimensions, each below 2**32"
+        )
     payload = (
         struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
         + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()

@@ -20,6 +20,9 @@ from cnnkit.errors import ConfigError, ImageError
 
 __all__ = ["IMAGE_SUFFIXES", "load_image", "resize_center_crop", "image_to_tensor"]
 
+# Longest side over shorter side beyond which resize_center_crop resizes only the crop.
+_MAX_ASPECT = 4
+
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 )
@@ -40,6 +43,8 @@ def load_image(
         with warnings.catch_warnings():
             # Pillow warns on large images and odd EXIF; one bad file must not spam the log.
             warnings.simplefilter("ignore")
+            # Except a decompression bomb: Pillow only warns up to twice MAX_IMAGE_PIXELS.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if draft_size is not None and image.format == "JPEG":
                     scale = min(image.size) / draft_size
@@ -80,8 +85,15 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     w, h = image.size
     scale = size / min(w, h)
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
     left, top = (new_w - size) // 2, (new_h - size) // 2
+    if max(new_w, new_h) > _MAX_ASPECT * size:
+        # A long thin image would resize whole into a huge one (a 94-byte PNG of 1 x 20000
+        # pixels into 224 x 4.5 million at size 224): resize only the square the crop keeps,
+        # given as a box in source pixels (1 level from resizing whole when enlarging, a few
+        # when shrinking, where Pillow's reducing step aligns differently).
+        box = (left * w / new_w, top * h / new_h, (left + size) * w / new_w, (top + size) * h / new_h)
+        return image.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return image.crop((left, top, left + size, top + size))
 
 
