@@ -17,6 +17,7 @@ __all__ = [
     "ImageError",
     "RunDirError",
     "OutputError",
+    "WeightsError",
 ]
 
 
@@ -58,3 +59,7 @@ class RunDirError(CnnkitError):
 
 class OutputError(CnnkitError):
     """An output location that cannot be written."""
+
+
+class WeightsError(CnnkitError):
+    """A weights file that cannot be read safely, or whose tensors do not fit the model."""
