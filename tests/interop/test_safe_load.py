@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
+import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import cnnkit
 from cnnkit.errors import WeightsError
 from cnnkit.interop.safe_load import read_state_dict, weights_format
 
@@ -164,3 +166,13 @@ def test_unusable_files_raise_weights_error(tmp_path: Path, make: Callable, mess
     with pytest.raises(WeightsError, match=message) as info:
         read_state_dict(path)
     assert "\n" not in str(info.value)
+
+
+def test_nothing_in_cnnkit_unpickles_a_file_unsafely() -> None:
+    offenders = []
+    for path in sorted(Path(cnnkit.__file__).parent.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for found in re.finditer(r"torch\.load\(([^)]*)\)|pickle\.loads?\(|Unpickler\(|np\.load\(|jit\.load\(", text):
+            if not (found[0].startswith("torch.load(") and "weights_only=True" in found[1]):
+                offenders.append(f"{path.name}: {found[0]}")
+    assert offenders == []
