@@ -17,6 +17,9 @@ __all__ = [
     "ImageError",
     "RunDirError",
     "OutputError",
+    "WeightsError",
+    "CheckpointError",
+    "TrainingInterrupted",
 ]
 
 
@@ -76,3 +79,7 @@ class TrainingInterrupted(Exception):
         self.run_dir = run_dir
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class WeightsError(CnnkitError):
+    """A weights file that cannot be read safely, or whose tensors do not fit the model."""

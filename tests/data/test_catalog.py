@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cnnkit.data.sources as sources
-from cnnkit.data import FolderDataset, MemoryDataset, list_datasets, load_dataset, write_idx
+from cnnkit.data import FolderDataset, MemoryDataset, dataset_spec, list_datasets, load_dataset, write_idx
 from cnnkit.errors import ConfigError, CorruptDataError, MissingDataError, UnknownDatasetError
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -133,6 +133,24 @@ def test_imagenet_dataset_names(tmp_path: Path, write_image: Callable) -> None:
     assert ds.spec.classes == ("tench", "crane (n02012849)", "crane (n03126707)")
     assert ds.spec.mean == (0.485, 0.456, 0.406)
     assert sorted(ds.labels.tolist()) == [0, 1, 2]
+
+
+def test_dataset_spec_needs_no_images(tmp_path: Path, write_image: Callable) -> None:
+    # No IDX file exists and downloads are refused: the spec alone must still come back.
+    assert dataset_spec("mnist").classes == tuple("0123456789") and dataset_spec("mnist").image_size == (28, 28)
+    assert dataset_spec("Fashion_MNIST").classes[-1] == "Ankle boot"
+    assert dataset_spec("digits") == load_dataset("digits", "test").spec
+    imagenet = dataset_spec("imagenet", image_size=64)
+    assert len(imagenet.classes) == 1000 and imagenet.classes[0] == "tench" and imagenet.image_size == (64, 64)
+    assert "crane (n02012849)" in imagenet.classes
+    with pytest.raises(ConfigError, match="28x28"):
+        dataset_spec("mnist", image_size=32)
+    for c, name in enumerate(["ant", "bee"]):
+        write_image(tmp_path / name / "0.png", (200 * c, 50, 50))
+    folder = dataset_spec("folder", data_dir=tmp_path, image_size=16)
+    assert folder.classes == ("ant", "bee") and folder.image_size == (16, 16)
+    with pytest.raises(MissingDataError):
+        dataset_spec("caltech101")
 
 
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

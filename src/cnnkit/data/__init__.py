@@ -9,6 +9,7 @@ from cnnkit.data.augment import augment_batch, normalize, random_crop, random_hf
 from cnnkit.data.catalog import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    dataset_spec,
     folder_spec,
     is_folder_dataset,
     list_datasets,
@@ -34,6 +35,7 @@ __all__ = [
     "Remote",
     "augment_batch",
     "caltech101_samples",
+    "dataset_spec",
     "download",
     "extract_archive",
     "file_sha256",

@@ -30,7 +30,9 @@ from cnnkit.data.spec import DatasetSpec
 from cnnkit.data.split import stratified_split
 from cnnkit.errors import ConfigError, CorruptDataError, UnknownDatasetError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "folder_spec", "is_folder_dataset", "list_datasets", "load_dataset"]
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "dataset_spec", "folder_spec", "is_folder_dataset", "list_datasets", "load_dataset",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -142,6 +144,40 @@ def _imagenet_names(wnids: list[str]) -> list[str]:
     return [f"{n} ({w})" if counts[n] > 1 else n for n, w in zip(first, wnids)]
 
 
+def _check_native_size(key: str, image_size: int | None) -> None:
+    native = _MEMORY_SPECS[key].image_size
+    if image_size is not None and (image_size, image_size) != native:
+        raise ConfigError(
+            f"{key} images are {native[0]}x{native[1]}; leave image_size unset (set the model's "
+            f"input_size instead)"
+        )
+
+
+def _folder_size(key: str, image_size: int | None) -> int:
+    size = image_size if image_size is not None else _FOLDER_DEFAULT_SIZE[key]
+    if size < 1:
+        raise ConfigError(f"image_size={size}; give 1 or more pixels")
+    return size
+
+
+def dataset_spec(
+    name: str, *, data_dir: str | os.PathLike[str] | None = None, image_size: int | None = None
+) -> DatasetSpec:
+    """A named dataset's spec without its images: in-memory sets and imagenet need no files.
+
+    ``caltech101`` and ``folder`` take their classes from the folders on disk: they are
+    listed, never downloaded, and no image is decoded.
+    """
+    key = _canonical(name)
+    if key in _MEMORY_SPECS:
+        _check_native_size(key, image_size)
+        return _MEMORY_SPECS[key]
+    size = _folder_size(key, image_size)
+    if key == "imagenet":  # the 1000 ILSVRC-2012 classes in wnid order, as every ImageNet model has them
+        return folder_spec(key, _imagenet_names(list(imagenet_class_names())), size)
+    return load_dataset(key, "train", data_dir=data_dir, download=False, image_size=size, num_workers=0).spec
+
+
 def load_dataset(
     name: str,
     split: str = "train",
@@ -166,17 +202,10 @@ def load_dataset(
     if split not in ("train", "test"):
         raise ConfigError(f"split '{split}' does not exist; use 'train' or 'test'")
     if key in _MEMORY_SPECS:
-        native = _MEMORY_SPECS[key].image_size
-        if image_size is not None and (image_size, image_size) != native:
-            raise ConfigError(
-                f"{key} images are {native[0]}x{native[1]}; leave image_size unset (set the model's "
-                f"input_size instead)"
-            )
+        _check_native_size(key, image_size)
         return _load_digits(split) if key == "digits" else _load_idx(key, split, data_dir, download)
 
-    size = image_size if image_size is not None else _FOLDER_DEFAULT_SIZE[key]
-    if size < 1:
-        raise ConfigError(f"image_size={size}; give 1 or more pixels")
+    size = _folder_size(key, image_size)
     if key == "caltech101":
         root = locate_caltech101(data_dir, download_ok=download)
         classes, samples = caltech101_samples(

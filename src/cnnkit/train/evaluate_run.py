@@ -55,6 +55,8 @@ def evaluate_run_dir(
     torch_device = resolve_device(device)
     run = load_run(run_dir, device=torch_device)
     dataset_name = data or run.info.dataset
+    if dataset_name is None:
+        raise ConfigError(f"{run.path} records no dataset (its weights were imported); pass --data NAME")
     if data_dir is None and dataset_name == run.info.dataset and (run.path / CONFIG_FILE).is_file():
         data_dir = TrainConfig.from_file(run.path / CONFIG_FILE).data_dir
     size = run.info.input_size

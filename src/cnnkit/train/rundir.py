@@ -57,7 +57,7 @@ class ModelInfo:
     input_size: int                    # images are resized to input_size x input_size pixels
     mean: list[float]                  # per-channel normalisation of pixels in [0, 1]
     std: list[float]
-    dataset: str
+    dataset: str | None                # None: imported weights of unknown training data
     cnnkit_version: str = __version__
     training: dict[str, Any] = field(default_factory=dict)  # timing and final accuracy
 

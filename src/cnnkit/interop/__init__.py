@@ -1,0 +1,1 @@
+"""Weights in and out of cnnkit: ONNX export, safe weight import."""
