@@ -174,29 +174,29 @@ class ResNet(nn.Module):
 
 @register_model
 def resnet18(**kw: Any) -> ResNet:
-    """ResNet-18 (He et al., 2016): basic blocks, stages (2, 2, 2, 2); 11.7 M parameters."""
+    """ResNet-18 (He et al., 2016): basic blocks, stages (2, 2, 2, 2)."""
     return ResNet(block="basic", layers=(2, 2, 2, 2), **kw)
 
 
 @register_model
 def resnet34(**kw: Any) -> ResNet:
-    """ResNet-34 (He et al., 2016): basic blocks, stages (3, 4, 6, 3); 21.8 M parameters."""
+    """ResNet-34 (He et al., 2016): basic blocks, stages (3, 4, 6, 3)."""
     return ResNet(block="basic", layers=(3, 4, 6, 3), **kw)
 
 
 @register_model
 def resnet50(**kw: Any) -> ResNet:
-    """ResNet-50 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 4, 6, 3); 25.6 M parameters."""
+    """ResNet-50 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 4, 6, 3)."""
     return ResNet(block="bottleneck", layers=(3, 4, 6, 3), **kw)
 
 
 @register_model
 def resnet101(**kw: Any) -> ResNet:
-    """ResNet-101 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 4, 23, 3); 44.5 M parameters."""
+    """ResNet-101 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 4, 23, 3)."""
     return ResNet(block="bottleneck", layers=(3, 4, 23, 3), **kw)
 
 
 @register_model
 def resnet152(**kw: Any) -> ResNet:
-    """ResNet-152 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 8, 36, 3); 60.2 M parameters."""
+    """ResNet-152 v1.5 (He et al., 2016): bottleneck blocks, stages (3, 8, 36, 3)."""
     return ResNet(block="bottleneck", layers=(3, 8, 36, 3), **kw)
