@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,34 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model_kwargs={"widths": [16, 32, 64], "depths": [1, 1, 1]}, augment=True, threads=2,
     )
     return fit(config, progress=False).run_dir
+
+
+@pytest.fixture(scope="session")
+def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory: untrained_run(model, in_chans, input_size) -> a run directory of a fresh, untrained model.
+
+    BatchNorm statistics are randomised, so a layer exported as the identity cannot pass for a right one.
+    """
+    import torch
+
+    from cnnkit.models import create_model
+    from cnnkit.train.rundir import ModelInfo, save_model
+
+    def make(model: str, in_chans: int = 1, input_size: int = 28, num_classes: int = 10) -> Path:
+        torch.manual_seed(0)
+        kwargs = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size}
+        network = create_model(model, **kwargs)
+        for bn in network.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+        run_dir = tmp_path_factory.mktemp(model)
+        info = ModelInfo(
+            architecture=model, kwargs=kwargs, classes=[f"class {i}" for i in range(num_classes)],
+            in_chans=in_chans, input_size=input_size, mean=[0.2 + 0.1 * c for c in range(in_chans)],
+            std=[0.25] * in_chans, dataset="synthetic",
+        )
+        save_model(run_dir, network, info)
+        return run_dir
+
+    return make

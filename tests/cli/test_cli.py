@@ -33,7 +33,7 @@ def test_help_imports_no_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "train" in result.stdout and "predict" in result.stdout
+    assert "train" in result.stdout and "predict" in result.stdout and "export" in result.stdout
 
 
 def test_no_arguments_show_the_help(capsys) -> None:
@@ -68,6 +68,9 @@ def test_train_prints_the_report_path(tmp_path: Path, capsys) -> None:
         (["eval", "/nonexistent/run"], "does not exist"),
         (["report", "/nonexistent/run"], "does not exist"),
         (["predict", "/nonexistent/run", "x.png"], "does not exist"),
+        (["export", "/nonexistent/run"], "does not exist"),
+        (["export", "/nonexistent/run", "--format", "tflite"], "unknown export format 'tflite'; cnnkit export writes: onnx"),
+        (["export", "/nonexistent/run", "--opset", "abc"], "Invalid value for '--opset'"),
         (["train", "--epochs", "abc"], "Invalid value for '--epochs'"),
         (["train", "--bogus"], "No such option: --bogus"),
         (["eval"], "Missing argument 'run'; see 'cnnkit eval --help'"),
@@ -210,3 +213,44 @@ def test_eval_on_a_dataset_of_another_shape_says_so(digits_run: Path, tmp_path: 
     code, _, err = run_cli(["eval", str(digits_run), "--data", "mnist", "--data-dir", str(data)], capsys)
     assert code == 2
     assert "mnist has 10 classes of 1x28x28 images, but the run predicts 10 classes of 1x8x8" in err
+
+
+def test_export_prints_a_summary_and_the_path(untrained_run, tmp_path: Path, capfd) -> None:
+    run_dir = untrained_run("lenet5")
+    target = tmp_path / "lenet.onnx"
+    code, out, err = run_cli(["export", str(run_dir), "--format", "onnx", "--out", str(target), "--opset", "18"], capfd)
+    assert code == 0, err
+    assert err == "", "the exporter's own prints and log records must not reach the terminal"
+    summary, path = out.strip().splitlines()
+    assert summary.startswith("onnx opset 18, ") and "MB" in summary
+    assert Path(path) == target and target.stat().st_size > 200_000  # LeNet-5's 61,706 float32 weights
+    assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("out-in-a-file", "is not a directory; create it or choose another --out"),
+        ("out-is-a-directory", "is a directory; give --out a file name"),
+        ("opset-too-new", "--opset must be between 1 and"),
+        ("opset-unreachable", "could not convert lenet5 to opset 13"),  # torch.onnx would silently keep 18
+        ("no-onnxscript", "pip install 'cnnkit[onnx]'"),
+    ],
+)
+def test_export_errors_give_one_line_and_no_file(
+    untrained_run, tmp_path: Path, capfd, monkeypatch, case: str, message: str
+) -> None:
+    run_dir = untrained_run("lenet5")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    out = {"out-in-a-file": tmp_path / "file" / "m.onnx", "out-is-a-directory": tmp_path / "dir"}.get(case, tmp_path / "m.onnx")
+    args = ["export", str(run_dir), "--out", str(out)]
+    args += {"opset-too-new": ["--opset", "999"], "opset-unreachable": ["--opset", "13"]}.get(case, [])
+    if case == "no-onnxscript":
+        monkeypatch.setitem(sys.modules, "onnxscript", None)  # import onnxscript now raises ImportError
+    code, _, err = run_cli(args, capfd)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"] and not any((tmp_path / "dir").iterdir())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["model.json", "model.safetensors"]
