@@ -39,6 +39,7 @@ data:
 bench: install
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/time_to_accuracy.py
+	$(BIN)/python benchmarks/checkpoint_overhead.py
 
 clean:
 	rm -rf $(VENV) runs

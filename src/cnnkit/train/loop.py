@@ -263,6 +263,8 @@ def _run(
                         "processes": ddp.world,
                         "weights_sha256": identical,
                         "resumed": trainer.resumed,
+                        "checkpoints": trainer.checkpoints,
+                        "checkpoint_seconds": round(trainer.checkpoint_seconds, 4),
                     },
                 )
                 save_model(run_dir, network, info)
@@ -350,6 +352,7 @@ class _Trainer:
         self.epoch_order = self.order.get_state()
         self.final: Evaluation | None = None
         self.last_checkpoint, self.checkpoint_cost = time.perf_counter(), 0.0
+        self.checkpoints, self.checkpoint_seconds = 0, 0.0  # written by this process, and their cost
         self._reset_sums()
         self._epoch_clock = time.perf_counter()
 
@@ -404,6 +407,8 @@ class _Trainer:
             save_checkpoint(self.run_dir, state, meta)
         self.last_checkpoint = time.perf_counter()
         self.checkpoint_cost = self.last_checkpoint - began
+        self.checkpoints += 1
+        self.checkpoint_seconds += self.checkpoint_cost
 
     def restore(self, checkpoint: Checkpoint, run_dir: Path) -> None:
         """Put every piece of state back as it was when ``checkpoint`` was written."""
