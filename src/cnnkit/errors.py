@@ -19,6 +19,7 @@ __all__ = [
     "OutputError",
     "WeightsError",
     "CheckpointError",
+    "ExportError",
     "TrainingInterrupted",
 ]
 
@@ -61,6 +62,10 @@ class RunDirError(CnnkitError):
 
 class OutputError(CnnkitError):
     """An output location that cannot be written."""
+
+
+class ExportError(CnnkitError):
+    """A model that the chosen export format cannot express."""
 
 
 class CheckpointError(RunDirError):

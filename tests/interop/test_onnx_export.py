@@ -81,3 +81,37 @@ def test_reading_metadata_of_a_file_that_is_not_onnx_says_so(tmp_path: Path) -> 
     fake.write_text("not a model")
     with pytest.raises(DataError, match="cannot read .* as an ONNX model"):
         read_onnx_metadata(fake)
+
+
+@pytest.mark.parametrize("size", [4, 5, 7, 8, 13])
+@pytest.mark.parametrize("output", [1, 2, 3, (2, 5), (None, 3)])
+def test_static_adaptive_pooling_equals_torch(size: int, output) -> None:
+    from cnnkit.interop.onnx_export import StaticAdaptivePool2d
+
+    x = torch.randn(2, 3, size, size + 2)
+    for reduce, reference in (("max", torch.nn.AdaptiveMaxPool2d(output)), ("mean", torch.nn.AdaptiveAvgPool2d(output))):
+        assert torch.allclose(StaticAdaptivePool2d(output, reduce)(x), reference(x), atol=1e-6), (reduce, output)
+
+
+def test_a_network_with_adaptive_max_pooling_exports_and_matches(untrained_run: Callable[..., Path]) -> None:
+    """FastNet on 8x8 digits pools a 4x4 map to a 3x3 grid with overlapping windows."""
+    run_dir = untrained_run("fastnet", in_chans=1, input_size=8)
+    export_onnx(run_dir)
+    session = onnxruntime.InferenceSession(str(run_dir / "model.onnx"))
+    images = torch.rand(5, 1, 8, 8)
+    (logits,) = session.run(None, {"image": images.numpy()})
+    with torch.no_grad():
+        expected = load_run(run_dir).model(images).numpy()
+    assert np.abs(logits - expected).max() < 1e-4
+
+
+def test_an_operator_onnx_lacks_is_one_line(untrained_run: Callable[..., Path], monkeypatch) -> None:
+    from cnnkit.errors import ExportError
+    from cnnkit.interop import onnx_export
+
+    monkeypatch.setattr(onnx_export, "exportable", lambda model: model)  # keep nn.AdaptiveMaxPool2d
+    run_dir = untrained_run("fastnet", in_chans=1, input_size=8)
+    with pytest.raises(ExportError, match="cannot export fastnet to ONNX: .*adaptive_max_pool2d") as info:
+        export_onnx(run_dir)
+    assert "\n" not in str(info.value)
+    assert not (run_dir / "model.onnx").exists()

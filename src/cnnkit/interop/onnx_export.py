@@ -14,6 +14,7 @@ dynamo=True)``), which needs the optional packages onnx and onnxscript:
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -26,10 +27,11 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from torch import nn
 
 from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes
-from cnnkit.errors import CnnkitError, ConfigError, DataError, OutputError
+from cnnkit.errors import CnnkitError, ConfigError, DataError, ExportError, OutputError
 from cnnkit.train.rundir import ModelInfo, Run, load_run
 
 __all__ = ["INPUT_NAME", "ONNX_FILE", "OUTPUT_NAME", "OnnxExport", "export_onnx", "read_onnx_metadata"]
@@ -133,21 +135,67 @@ def _output_path(run: Run, out: str | Path | None) -> Path:
     return path
 
 
+class StaticAdaptivePool2d(nn.Module):
+    """Adaptive max/average pooling written as its explicit windows, for ONNX.
+
+    ONNX has no adaptive pooling (torch.onnx cannot convert ``adaptive_max_pool2d`` at all),
+    but at export the feature map's size is fixed, so each output cell is a plain reduction
+    over rows floor(i H / h) .. ceil((i + 1) H / h) and the same for columns: the same
+    numbers as ``nn.AdaptiveMaxPool2d`` / ``nn.AdaptiveAvgPool2d``, in operators ONNX has.
+    """
+
+    def __init__(self, output_size: int | tuple[int | None, int | None], reduce: str) -> None:
+        super().__init__()
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        self.reduce = reduce  # "max" or "mean"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        rows_out = self.output_size[0] or height
+        cols_out = self.output_size[1] or width
+        rows = [(i * height // rows_out, -(-(i + 1) * height // rows_out)) for i in range(rows_out)]
+        cols = [(j * width // cols_out, -(-(j + 1) * width // cols_out)) for j in range(cols_out)]
+        reduce = torch.amax if self.reduce == "max" else torch.mean
+        return torch.stack(
+            [torch.stack([reduce(x[..., r0:r1, c0:c1], dim=(-2, -1)) for c0, c1 in cols], dim=-1) for r0, r1 in rows],
+            dim=-2,
+        )
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every adaptive pooling ONNX cannot express replaced by its windows."""
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.AdaptiveMaxPool2d):
+                setattr(parent, name, StaticAdaptivePool2d(child.output_size, "max"))
+            elif isinstance(child, nn.AdaptiveAvgPool2d) and child.output_size not in (1, (1, 1)):
+                setattr(parent, name, StaticAdaptivePool2d(child.output_size, "mean"))
+    return model
+
+
 def _trace(run: Run, opset: int | None) -> Any:
     """The ONNX ModelProto of ``run.model`` for pixel batches of any size."""
     info = run.info
     example = torch.zeros(_EXAMPLE_BATCH, info.in_chans, info.input_size, info.input_size)  # (N, C, H, W)
-    with _quiet_exporter():
-        program = torch.onnx.export(
-            run.model,
-            (example,),
-            dynamo=True,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            opset_version=opset,
-            verbose=False,
-        )
+    try:
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                exportable(run.model),
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                opset_version=opset,
+                verbose=False,
+            )
+    except Exception as err:  # the exporter's own errors span pages; name the root cause
+        cause = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise ExportError(f"cannot export {info.architecture} to ONNX: {first}") from None
     return program.model_proto
 
 
@@ -177,7 +225,7 @@ def _metadata(info: ModelInfo) -> dict[str, str]:
         "input_size": str(info.input_size),
         "mean": json.dumps(info.mean),
         "std": json.dumps(info.std),
-        "dataset": info.dataset,
+        "dataset": info.dataset or "",
         "input": f"{INPUT_NAME}: float32 (N, C, H, W) pixels in [0, 1]; the model normalises them itself",
         "cnnkit_version": __version__,
     }
