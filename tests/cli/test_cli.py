@@ -14,14 +14,6 @@ from PIL import Image
 from cnnkit.cli.main import main
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_help_imports_no_torch() -> None:
@@ -36,18 +28,18 @@ def test_help_imports_no_torch() -> None:
     assert "train" in result.stdout and "predict" in result.stdout and "export" in result.stdout
 
 
-def test_no_arguments_show_the_help(capsys) -> None:
+def test_no_arguments_show_the_help(run_cli, capsys) -> None:
     code, out, _ = run_cli([], capsys)
     assert code == 0 and "Usage: cnnkit" in out and "train" in out
 
 
-def test_models_lists_registered_models(capsys) -> None:
+def test_models_lists_registered_models(run_cli, capsys) -> None:
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0
     assert "lenet5" in out and "61,706" in out and "fastnet" in out
 
 
-def test_train_prints_the_report_path(tmp_path: Path, capsys) -> None:
+def test_train_prints_the_report_path(run_cli, tmp_path: Path, capsys) -> None:
     args = ["train", "--data", "digits", "--epochs", "1", "--out", str(tmp_path), "--name", "r", "--quiet"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
@@ -77,7 +69,7 @@ def test_train_prints_the_report_path(tmp_path: Path, capsys) -> None:
         (["nosuch"], "No such command 'nosuch'"),
     ],
 )
-def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+def test_bad_input_gives_one_line_and_exit_2(run_cli, tmp_path: Path, capsys, args: list[str], message: str) -> None:
     code, out, err = run_cli([*args, "--out", str(tmp_path)] if args[0] == "train" else args, capsys)
     assert code == 2
     lines = err.strip().splitlines()
@@ -86,7 +78,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path: Path, capsys, args: list[
     assert not any(tmp_path.iterdir()), "a failed command left files behind"
 
 
-def test_unwritable_out_gives_one_line(tmp_path: Path, capsys) -> None:
+def test_unwritable_out_gives_one_line(run_cli, tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, _, err = run_cli(["train", "--data", "digits", "--out", str(blocker / "runs")], capsys)
@@ -100,7 +92,7 @@ def test_debug_shows_the_traceback(capsys) -> None:
         main(["--debug", "train", "--model", "nope", "--data", "digits"])
 
 
-def test_eval_prints_accuracy_and_writes_confusion(digits_run: Path, tmp_path: Path, capsys) -> None:
+def test_eval_prints_accuracy_and_writes_confusion(run_cli, digits_run: Path, tmp_path: Path, capsys) -> None:
     code, out, err = run_cli(["eval", str(digits_run), "--out", str(tmp_path), "--json"], capsys)
     assert code == 0, err
     report = json.loads(out)
@@ -120,7 +112,7 @@ def _digit_image(path: Path, mode: str, size: tuple[int, int]) -> Path:
     return path
 
 
-def test_predict_any_size_and_colour_mode(digits_run: Path, tmp_path: Path, capsys) -> None:
+def test_predict_any_size_and_colour_mode(run_cli, digits_run: Path, tmp_path: Path, capsys) -> None:
     files = [
         _digit_image(tmp_path / "a.png", "L", (8, 8)),
         _digit_image(tmp_path / "b.png", "RGBA", (64, 64)),
@@ -140,14 +132,14 @@ def test_predict_any_size_and_colour_mode(digits_run: Path, tmp_path: Path, caps
     assert code == 0 and out.startswith(str(files[0]))
 
 
-def test_predict_rejects_a_non_image(digits_run: Path, tmp_path: Path, capsys) -> None:
+def test_predict_rejects_a_non_image(run_cli, digits_run: Path, tmp_path: Path, capsys) -> None:
     fake = tmp_path / "fake.png"
     fake.write_text("this is not a PNG")
     code, _, err = run_cli(["predict", str(digits_run), str(fake)], capsys)
     assert code == 2 and "cannot decode" in err and len(err.strip().splitlines()) == 1
 
 
-def test_report_rebuilds_the_page(digits_run: Path, capsys) -> None:
+def test_report_rebuilds_the_page(run_cli, digits_run: Path, capsys) -> None:
     before = (digits_run / "report.html").stat().st_mtime_ns
     code, out, err = run_cli(["report", str(digits_run)], capsys)
     assert code == 0, err
@@ -155,7 +147,7 @@ def test_report_rebuilds_the_page(digits_run: Path, capsys) -> None:
     assert (digits_run / "report.html").stat().st_mtime_ns >= before
 
 
-def test_run_dir_missing_files_is_reported(tmp_path: Path, capsys) -> None:
+def test_run_dir_missing_files_is_reported(run_cli, tmp_path: Path, capsys) -> None:
     (tmp_path / "run").mkdir()
     code, _, err = run_cli(["eval", str(tmp_path / "run")], capsys)
     assert code == 2 and "has no model.json" in err
@@ -180,7 +172,7 @@ def _mnist_files(directory: Path, *, images: int = 20, labels: int = 20) -> Path
         ("count", "labels"),
     ],
 )
-def test_corrupt_data_files_give_one_line_and_no_run(tmp_path: Path, capsys, damage: str, message: str) -> None:
+def test_corrupt_data_files_give_one_line_and_no_run(run_cli, tmp_path: Path, capsys, damage: str, message: str) -> None:
     data = tmp_path / "mnist"
     if damage == "count":
         _mnist_files(data, images=20, labels=19)
@@ -208,14 +200,14 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert result.returncode == 0 and result.stdout.startswith("cnnkit ")
 
 
-def test_eval_on_a_dataset_of_another_shape_says_so(digits_run: Path, tmp_path: Path, capsys) -> None:
+def test_eval_on_a_dataset_of_another_shape_says_so(run_cli, digits_run: Path, tmp_path: Path, capsys) -> None:
     data = _mnist_files(tmp_path / "mnist")
     code, _, err = run_cli(["eval", str(digits_run), "--data", "mnist", "--data-dir", str(data)], capsys)
     assert code == 2
     assert "mnist has 10 classes of 1x28x28 images, but the run predicts 10 classes of 1x8x8" in err
 
 
-def test_export_prints_a_summary_and_the_path(untrained_run, tmp_path: Path, capfd) -> None:
+def test_export_prints_a_summary_and_the_path(run_cli, untrained_run, tmp_path: Path, capfd) -> None:
     run_dir = untrained_run("lenet5")
     target = tmp_path / "lenet.onnx"
     code, out, err = run_cli(["export", str(run_dir), "--format", "onnx", "--out", str(target), "--opset", "18"], capfd)
@@ -237,7 +229,7 @@ def test_export_prints_a_summary_and_the_path(untrained_run, tmp_path: Path, cap
         ("no-onnxscript", "pip install 'cnnkit[onnx]'"),
     ],
 )
-def test_export_errors_give_one_line_and_no_file(
+def test_export_errors_give_one_line_and_no_file(run_cli, 
     untrained_run, tmp_path: Path, capfd, monkeypatch, case: str, message: str
 ) -> None:
     run_dir = untrained_run("lenet5")

@@ -15,18 +15,9 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from cnnkit.cli.main import main
 from cnnkit.models import create_model
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _lenet(**kw: int) -> dict[str, torch.Tensor]:
@@ -34,7 +25,7 @@ def _lenet(**kw: int) -> dict[str, torch.Tensor]:
     return create_model("lenet5", **kw).state_dict()
 
 
-def test_imported_weights_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_imported_weights_predict(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save_file(_lenet(), tmp_path / "lenet.safetensors")
     run = tmp_path / "runs" / "imported"
     code, out, err = run_cli(["import-weights", "lenet5", str(tmp_path / "lenet.safetensors"), "--out", str(run),
@@ -50,7 +41,7 @@ def test_imported_weights_predict(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert prediction["probabilities"] == sorted(prediction["probabilities"], reverse=True)
 
 
-def test_imported_weights_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_imported_weights_evaluate(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torch.save({"state_dict": _lenet(input_size=8)}, tmp_path / "ckpt.pth")
     run = tmp_path / "run"
     code, _, err = run_cli(["import-weights", "lenet5", str(tmp_path / "ckpt.pth"), "--out", str(run),
@@ -61,7 +52,7 @@ def test_imported_weights_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture
     assert json.loads(out)["dataset"] == "digits" and json.loads(out)["images"] == 359
 
 
-def test_eval_of_a_run_without_dataset_asks_for_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_of_a_run_without_dataset_asks_for_data(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save_file(_lenet(), tmp_path / "w.safetensors")
     code, _, err = run_cli(["import-weights", "lenet5", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "run")], capsys)
     assert code == 0 and err.count("\n") == 1 and "cnnkit: warning:" in err and "unnormalised" in err
@@ -71,7 +62,7 @@ def test_eval_of_a_run_without_dataset_asks_for_data(tmp_path: Path, capsys: pyt
     ]
 
 
-def test_non_strict_warns_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_strict_warns_on_one_line(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = _lenet()
     del state["classifier.7.bias"]
     torch.save(state, tmp_path / "w.pt")
@@ -129,7 +120,7 @@ def _wrong_shape(path: Path, sentinel: Path) -> None:
     ids=["pickle-os.system", "torch.save-os.system", "garbage", "truncated", "list", "wrong-shape",
          "bad-mean", "bad-kwargs", "unknown-data", "missing-classes"],
 )
-def test_bad_input_gives_one_line_exit_2_and_no_run(
+def test_bad_input_gives_one_line_exit_2_and_no_run(run_cli, 
     tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable, extra: list[str], message: str
 ) -> None:
     sentinel, weights, runs = tmp_path / "SENTINEL", tmp_path / "w.pt", tmp_path / "runs"
@@ -143,14 +134,14 @@ def test_bad_input_gives_one_line_exit_2_and_no_run(
     assert not runs.exists() or not any(runs.iterdir()), "a failed import left files behind"
 
 
-def test_an_existing_out_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_existing_out_is_refused(run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save_file(_lenet(), tmp_path / "w.safetensors")
     (tmp_path / "run").mkdir()
     code, _, err = run_cli(["import-weights", "lenet5", str(tmp_path / "w.safetensors"), "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "already exists; choose another --out" in err and len(err.strip().splitlines()) == 1
 
 
-def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_shows_examples(run_cli, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["import-weights", "--help"], capsys)
     assert code == 0 and "Examples:" in out and "--non-strict" in out and "cnnkit import-weights lenet5" in out
     code, _, err = run_cli(["import-weights", "lenet5", "w.pt"], capsys)

@@ -150,6 +150,7 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path, re
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
     assert kills >= 1
+    print(f"{kills} SIGKILLs, then bitwise identical")  # shown with -s
     assert _same_weights(run, reference), f"weights differ after {kills} kills"
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
 

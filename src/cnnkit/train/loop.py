@@ -228,7 +228,7 @@ def _run(
         else:
             run_dir = _new_run_dir(config, ddp)
         trainer.run_dir = run_dir
-        resume_hint = f"cnnkit train --resume {Path(config.out) / run_dir.name.removeprefix('.').removesuffix('.partial')}"
+        resume_hint = f"cnnkit train --resume {run_dir.parent / run_dir.name.removeprefix('.').removesuffix('.partial')}"
         try:
             if checkpoint is None:
                 if ddp.is_main:
