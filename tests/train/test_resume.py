@@ -182,3 +182,77 @@ def test_cli_resume_refuses_training_flags(tmp_path) -> None:
         "cnnkit: error: --resume continues the run as its config.json says; drop --lr "
         "(only --checkpoint-every, --workers and --quiet may change)"
     ]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL inside this process: no handler, no cleanup, the files as they are."""
+
+
+def test_killed_mid_evaluation_resumes_exactly(tmp_path, monkeypatch, reference) -> None:
+    real = loop.evaluate
+
+    def dies(*args, **kwargs):
+        real(*args, **kwargs)
+        raise _Killed  # after the epoch's evaluation, before its record and checkpoint
+
+    monkeypatch.setattr(loop, "evaluate", dies)
+    with pytest.raises(_Killed):
+        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=7), progress=False)
+    monkeypatch.undo()
+    result = resume(tmp_path / "run", progress=False)
+    assert _same_weights(result.run_dir, reference)
+    assert [m["epoch"] for m in read_metrics(result.run_dir)] == [1, 2]
+
+
+@pytest.mark.parametrize("moment", ["after the tensor file", "before the directory sync"])
+def test_killed_mid_checkpoint_write_resumes_exactly(tmp_path, monkeypatch, reference, moment) -> None:
+    import cnnkit.train.checkpoint as checkpoint
+
+    calls = {"tensor file renamed": 0, "directory synced": 0}
+    real_replace, real_sync = checkpoint.os.replace, checkpoint._fsync_dir
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if str(dst).endswith("state.safetensors"):
+            calls["tensor file renamed"] += 1
+            if moment == "after the tensor file" and calls["tensor file renamed"] == 3:
+                raise _Killed  # the 3rd checkpoint: its tensors in place, state.json still the old one
+
+    def sync(path):
+        calls["directory synced"] += 1
+        if moment == "before the directory sync" and calls["directory synced"] == 3:
+            raise _Killed
+        real_sync(path)
+
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    monkeypatch.setattr(checkpoint, "_fsync_dir", sync)
+    with pytest.raises(_Killed):
+        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=5), progress=False)
+    monkeypatch.undo()
+    result = resume(tmp_path / "run", progress=False)
+    assert _same_weights(result.run_dir, reference)
+
+
+def test_a_disk_that_fills_up_stops_the_run_and_it_resumes_later(tmp_path, monkeypatch, reference) -> None:
+    import errno
+
+    import cnnkit.train.checkpoint as checkpoint
+    from cnnkit.errors import OutputError
+
+    real = checkpoint._write_synced
+    calls = {"n": 0}
+
+    def write(path, data):
+        calls["n"] += 1
+        if calls["n"] > 6:  # three checkpoints fit, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "_write_synced", write)
+    with pytest.raises(OutputError, match="No space left on device.*previous checkpoint is intact.*resume with"):
+        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=5), progress=False)
+    monkeypatch.undo()
+    run = tmp_path / ".run.partial"
+    assert not list(run.glob(".state*.next"))
+    result = resume(tmp_path / "run", progress=False)
+    assert _same_weights(result.run_dir, reference)
