@@ -121,5 +121,6 @@ def distributed_session(device: torch.device) -> Iterator[Distributed]:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=_TIMEOUT)
     try:
         yield Distributed(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank, device=device)
+        dist.barrier()  # every rank's last collective is done before any rank tears the group down
     finally:
         dist.destroy_process_group()

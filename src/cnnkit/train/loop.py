@@ -18,6 +18,7 @@ those of the run never interrupted (CPU, same machine and threads).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import math
 import random
@@ -288,6 +289,8 @@ def _run(
                     shutil.rmtree(run_dir, ignore_errors=True)
                 raise
             raise type(err)(f"{err}; once fixed, resume with: {resume_hint}") from None
+        finally:
+            trainer.close()  # DDP must be gone before its process group is destroyed
     return FitResult(
         run_dir=finished, report=finished / REPORT_FILE, test_acc=accuracy, seconds=seconds, rank=ddp.rank
     )
@@ -355,6 +358,15 @@ class _Trainer:
         self.checkpoints, self.checkpoint_seconds = 0, 0.0  # written by this process, and their cost
         self._reset_sums()
         self._epoch_clock = time.perf_counter()
+
+    def close(self) -> None:
+        """Drop the DistributedDataParallel wrapper now, while its process group still exists.
+
+        Left to the garbage collector, DDP's reducer could outlive the group and its gloo
+        threads abort the process at exit ("terminate called without an active exception").
+        """
+        self.train_model = self.model
+        gc.collect()
 
     # ---------------------------------------------------------------- state
     def _reset_sums(self) -> None:
