@@ -41,7 +41,12 @@ from cnnkit.data.memory import MemoryDataset
 from cnnkit.errors import CheckpointError, CnnkitError, ConfigError
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model, get_model_entry
-from cnnkit.train.checkpoint import Checkpoint, has_checkpoint, load_checkpoint, save_checkpoint
+from cnnkit.train.checkpoint import (
+    Checkpoint,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import resolve_amp, resolve_device
 from cnnkit.train.distributed import Distributed, distributed_session
@@ -52,14 +57,13 @@ from cnnkit.train.progress import TrainProgress
 from cnnkit.train.report import MISTAKES_SHOWN, build_report
 from cnnkit.train.rundir import (
     CONFIG_FILE,
-    METRICS_FILE,
     MODEL_FILE,
     REPORT_FILE,
     ModelInfo,
     append_metrics,
     finish_run_dir,
+    keep_metrics_before,
     prepare_run_dir,
-    read_metrics,
     save_model,
 )
 from cnnkit.train.schedule import make_scheduler
@@ -455,10 +459,7 @@ class _Trainer:
         self.resumed = 1
         self.run_dir = run_dir
         if self.ddp.is_main:  # drop records of epochs the checkpoint had not finished
-            records = [r for r in read_metrics(run_dir) if r.get("epoch", 0) < self.epoch] if (
-                run_dir / METRICS_FILE
-            ).is_file() else []
-            atomic_write_text(run_dir / METRICS_FILE, "".join(_json_line(r) for r in records))
+            keep_metrics_before(run_dir, self.epoch)
 
     # ---------------------------------------------------------------- training
     def run(self, *, progress: bool) -> Evaluation:
@@ -585,9 +586,3 @@ class _Trainer:
         signum = self.stop.requested or 15  # another rank's signal: report it as SIGTERM
         where = f"epoch {self.epoch}, step {self.step} of {self.steps_per_epoch}"
         raise TrainingInterrupted(f"interrupted; checkpoint saved at {where}", run_dir=self.run_dir, signum=signum)
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(record) + "\n"

@@ -36,6 +36,7 @@ __all__ = [
     "save_model",
     "load_run",
     "append_metrics",
+    "keep_metrics_before",
     "read_metrics",
 ]
 
@@ -150,6 +151,13 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
+
+
+def keep_metrics_before(run_dir: Path, epoch: int) -> None:
+    """Rewrite metrics.jsonl without the records of ``epoch`` and later (resume redoes them)."""
+    path = Path(run_dir) / METRICS_FILE
+    records = [r for r in read_metrics(run_dir) if r.get("epoch", 0) < epoch] if path.is_file() else []
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
