@@ -1,0 +1,5 @@
+"""The lecture's operators as explicit maths, each a torch.autograd.Function with a hand-written backward, verified against PyTorch."""
+
+from cnnkit.ops.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, subsample
+
+__all__ = ["subsample", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d"]
