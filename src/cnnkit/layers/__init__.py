@@ -1,5 +1,6 @@
-"""nn.Modules built on cnnkit.ops or torch: normalisation now; border-mode convolutions and blocks later."""
+"""nn.Modules built on cnnkit.ops or torch: normalisation, locally connected layers, pools on cnnkit.ops."""
 
+from cnnkit.layers.local import LocallyConnected1d, LocallyConnected2d
 from cnnkit.layers.normalize import Normalize
 
-__all__ = ["Normalize"]
+__all__ = ["Normalize", "LocallyConnected1d", "LocallyConnected2d"]
