@@ -107,7 +107,8 @@ def _windows(op: str, x: Tensor, ndim: int, kernel_size: int | Sequence[int], st
         raise ConfigError(f"{op}: padding {pads} is more than half the kernel {kernel}; PyTorch allows at most "
                           f"kernel_size // 2 = {tuple(k // 2 for k in kernel)}: use less padding or a larger kernel")
     size = tuple(x.shape[-ndim:])
-    out = tuple(output_size(n, k, s, p, p, d, ceil_mode) for n, k, s, p, d in zip(size, kernel, strides, pads, dilations))
+    out = tuple(output_size(n, k, s, p, p, d, ceil_mode)
+                for n, k, s, p, d in zip(size, kernel, strides, pads, dilations))
     if min(out) < 1:
         span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilations))
         padded = tuple(n + 2 * p for n, p in zip(size, pads))
