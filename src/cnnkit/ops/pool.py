@@ -82,6 +82,15 @@ class _Windows:
         """Flat offset (over the unpadded spatial dims) of `tap` from its window's start."""
         return sum(t * d * math.prod(self.size[i + 1:]) for i, (t, d) in enumerate(zip(tap, self.dilation)))
 
+    def tap_number(self, taps: list[Tensor]) -> Tensor:
+        """Per-dimension tap indices (1D each) to row-major tap numbers in the kernel, shape `out`."""
+        number = torch.zeros(self.out, dtype=torch.long, device=taps[0].device)
+        for i, t in enumerate(taps):
+            view = [1] * len(self.out)
+            view[i] = -1
+            number = number + t.view(view) * math.prod(self.kernel[i + 1:])
+        return number
+
     def starts(self, device: torch.device) -> list[Tensor]:
         """Per dimension, the first coordinate of each window in unpadded coordinates (may be negative)."""
         return [torch.arange(o, device=device) * s - p for o, s, p in zip(self.out, self.stride, self.padding)]
@@ -125,30 +134,33 @@ class MaxPoolFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, win: _Windows) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         xp = F.pad(x, win.pads(), value=float("-inf"))  # padded positions can never win
         batch = x.shape[:2]
-        # PyTorch's scan: start from the window's first position inside the input, then take a tap if it is
-        # strictly greater (so ties keep the first maximum) or NaN (so NaN propagates).
-        first = [torch.where(c < 0, c + d * ((-c + d - 1) // d), c)
-                 for c, d in zip(win.starts(x.device), win.dilation)]
+        # PyTorch's scan: start from the window's first tap inside the input (per dimension, `first` taps in),
+        # then take a tap if it is strictly greater (so ties keep the first maximum) or NaN (NaN propagates).
+        starts = win.starts(x.device)
+        first = [(-c).clamp(min=0).add(d - 1).div(d, rounding_mode="floor") for c, d in zip(starts, win.dilation)]
+        taps = win.taps()
+        # The winning tap's number, row-major in the kernel: one byte per output while it fits.
+        winner = win.tap_number(first).to(torch.uint8 if len(taps) <= 256 else torch.int32)
+        winner = winner.expand(*batch, *win.out)
         best = x.new_full((*batch, *win.out), float("-inf"))
-        index = win.flat(first).expand_as(best)
-        start = win.flat(win.starts(x.device))
         check_nan = bool(torch.isnan(x).any())
-        for tap in win.taps():
+        for number, tap in enumerate(taps):
             value = xp[win.tap_slice(tap)]  # (N, C, *out)
             take = value > best
             if check_nan:
                 take |= torch.isnan(value)
             best = torch.where(take, value, best)
-            index = torch.where(take, start + win.tap_offset(tap), index)
+            winner = torch.where(take, number, winner)
+        offsets = torch.tensor([win.tap_offset(tap) for tap in taps], device=x.device)
+        index = win.flat(starts) + offsets[winner.long()]  # flat input index, as F.max_pool2d returns it
         # With dilation a window can lie wholly in the padding: its output is a constant -inf and it routes
         # nothing. (PyTorch's index for it may alias a real input, which then wrongly receives gradient.)
         empty = torch.zeros(win.out, dtype=torch.bool, device=x.device)
-        for i, (c, n) in enumerate(zip(first, win.size)):
+        for i, (c, t, d, n) in enumerate(zip(starts, first, win.dilation, win.size)):
             view = [1] * len(win.out)
             view[i] = -1
-            empty = empty | (c >= n).view(view)
-        index = index.contiguous()
-        ctx.save_for_backward(index, empty)
+            empty = empty | (c + t * d >= n).view(view)
+        ctx.save_for_backward(index, empty if bool(empty.any()) else None)
         ctx.input_shape = x.shape
         ctx.mark_non_differentiable(index)
         return best, index
@@ -158,8 +170,8 @@ class MaxPoolFunction(torch.autograd.Function):
         index, empty = ctx.saved_tensors
         n, c = ctx.input_shape[:2]
         dx = dy.new_zeros(n, c, math.prod(ctx.input_shape[2:]))
-        index = index.masked_fill(empty, 0)
-        dy = dy.masked_fill(empty, 0)
+        if empty is not None:
+            index, dy = index.masked_fill(empty, 0), dy.masked_fill(empty, 0)
         # scatter_add accumulates where windows overlap and one input wins several of them.
         dx = dx.scatter_add(2, index.reshape(n, c, -1), dy.reshape(n, c, -1))
         return dx.view(ctx.input_shape), None
