@@ -353,3 +353,20 @@ BAD = [
 def test_bad_input_raises_config_error_naming_the_problem(call, message: str) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+def test_empty_batch_and_channels_last_inputs() -> None:
+    gen = torch.Generator().manual_seed(1)
+    w = _rand(gen, 4, 2, 3, 3).requires_grad_()
+    empty = torch.zeros(0, 2, 5, 5, dtype=f64, requires_grad=True)
+    conv2d(empty, w, padding="same").sum().backward()
+    assert empty.grad.shape == empty.shape and torch.equal(w.grad, torch.zeros_like(w))
+    w.grad = None
+    x = _rand(gen, 2, 2, 6, 6).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = conv2d(x, w, stride=2, padding="same")  # 6 -> 3: one pixel of padding, after (TensorFlow)
+    expected = F.conv2d(F.pad(x, (0, 1, 0, 1)), w, stride=2)
+    torch.testing.assert_close(y, expected)
+    ours = _grads(y, [x, w], torch.ones_like(y))
+    theirs = _grads(expected, [x, w], torch.ones_like(y))
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)

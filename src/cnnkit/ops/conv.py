@@ -154,6 +154,8 @@ def _grad_weight(
     """dw = correlation of the padded x with dy, dy's entries spaced by the stride (dw = dy * flip(x))."""
     n, c_in, *size = x.shape
     c_in_g = c_in // groups
+    if n == 0:  # an empty batch sums nothing; torch's conv cannot take zero input channels
+        return x.new_zeros(dy.shape[1], c_in_g, *kernel)
     # Batch becomes the summed channel axis: x -> (C_in/g, g*N, ...), dy -> (C_out, N, ...).
     x_t = x.reshape(n, groups, c_in_g, *size).transpose(0, 2).reshape(c_in_g, groups * n, *size)
     dy_t = dy.transpose(0, 1)
