@@ -370,3 +370,22 @@ def test_empty_batch_and_channels_last_inputs() -> None:
     theirs = _grads(expected, [x, w], torch.ones_like(y))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b)
+
+
+def test_under_autocast_conv_computes_in_the_autocast_dtype_like_torch() -> None:
+    """bf16 autocast on the CPU: same dtype out as F.conv2d, gradients back in float32, values close."""
+    import torch.nn.functional as F
+
+    from cnnkit.ops import conv2d as ours
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 9, 9, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mine, theirs = ours(x, w, b, padding=1), F.conv2d(x, w, b, padding=1)
+        inner = ours(mine, torch.randn(2, 4, 3, 3))  # an autocast output feeds the next convolution
+    assert mine.dtype == theirs.dtype == inner.dtype == torch.bfloat16
+    assert torch.allclose(mine.float(), theirs.float(), atol=0.1, rtol=0.02)
+    mine.float().sum().backward()
+    assert x.grad.dtype == w.grad.dtype == b.grad.dtype == torch.float32

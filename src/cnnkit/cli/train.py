@@ -50,6 +50,10 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     amp: Optional[str] = typer.Option(None, help="Mixed precision: auto, off, bf16 or fp16."),
     workers: Optional[int] = typer.Option(None, help="Decoding processes for folder datasets."),
+    reference_ops: Optional[bool] = typer.Option(
+        None, "--reference-ops/--torch-ops",
+        help="Convolutions and pools from cnnkit.ops (the lecture's maths, hand-written backward).",
+    ),
     eval_every: Optional[int] = typer.Option(None, help="Epochs between test evaluations."),
     checkpoint_every: Optional[int] = typer.Option(
         None, help="Steps between checkpoints besides every epoch's end (0: epoch ends only; "
@@ -77,6 +81,7 @@ def train(
         "warmup_epochs": warmup_epochs, "step_epochs": step_epochs, "step_gamma": step_gamma,
         "label_smoothing": label_smoothing, "dropout": dropout, "augment": augment, "tta": tta,
         "seed": seed, "threads": threads, "device": device, "amp": amp, "num_workers": workers,
+        "reference_ops": reference_ops,
         "eval_every": eval_every, "out": str(out) if out else None, "name": name,
     }
     if resume is not None:

@@ -214,6 +214,12 @@ def _conv(
             f"{op} expects weight of shape (out_channels, in_channels / groups, {nd} kernel sizes), "
             f"got {_shape(weight)}"
         )
+    if torch.is_autocast_enabled(x.device.type):  # as torch's convolutions do under autocast: compute in
+        low = torch.get_autocast_dtype(x.device.type)  # the autocast dtype; autograd casts the gradients back
+        x, weight = x.to(low), weight.to(low)
+        bias = bias.to(low) if bias is not None else None
+        with torch.autocast(x.device.type, enabled=False):
+            return _conv(nd, op, x, weight, bias, stride, padding, dilation, groups, flip)
     if not x.is_floating_point() or x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
         raise ConfigError(
             f"{op}: x, weight and bias need one floating dtype, got {x.dtype}, {weight.dtype}"

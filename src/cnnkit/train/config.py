@@ -60,6 +60,7 @@ class TrainConfig:
     device: str = "auto"               # auto picks CUDA when present
     amp: str = "auto"                  # mixed precision: bf16 on capable CPUs, fp16 on CUDA
     channels_last: bool = True         # NHWC memory layout, faster with oneDNN and cuDNN
+    reference_ops: bool = False        # train on cnnkit.ops (hand-written backward), not torch's kernels
     eval_every: int = 1                # epochs between test evaluations (the last is always run)
     checkpoint_every: int | None = None  # steps between checkpoints besides each epoch's end;
                                        # 0: epoch ends only; None: every 30 s, under 2% of the time

@@ -40,6 +40,7 @@ from cnnkit.data.augment import augment_batch, to_float
 from cnnkit.data.memory import MemoryDataset
 from cnnkit.errors import CheckpointError, CnnkitError, ConfigError
 from cnnkit.layers import Normalize
+from cnnkit.layers.reference import use_reference_ops
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.train.checkpoint import (
     Checkpoint,
@@ -222,6 +223,8 @@ def _run(
 
         kwargs = _model_kwargs(config, spec.num_classes, spec.in_chans, spec.image_size[0])
         network = create_model(config.model, **kwargs)
+        if config.reference_ops:  # the lecture's operators; same parameters, same state dict
+            network = use_reference_ops(network)
         model = nn.Sequential(Normalize(spec.mean, spec.std), network).to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
