@@ -14,26 +14,9 @@ from torch import Tensor
 
 from cnnkit.errors import ConfigError
 from cnnkit.ops._windows import as_tuple, output_size, shape_text
+from cnnkit.ops.conv import border_padding
 
 __all__ = ["conv_matrix"]
-
-
-def _padding(padding: str | int | Sequence[int], kernel: tuple[int, ...], dilation: tuple[int, ...],
-             stride: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(left, right) padding per dimension for "valid", "same" (PyTorch's split), "full" or explicit ints."""
-    spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    if padding == "valid":
-        return [(0, 0)] * len(kernel)
-    if padding == "full":
-        return [(s, s) for s in spans]
-    if padding == "same":
-        if max(stride) != 1:
-            raise ConfigError(f"conv_matrix: padding='same' needs stride=1 (as in PyTorch); got stride {stride}: "
-                              "give an int padding for a strided convolution")
-        return [(s // 2, s - s // 2) for s in spans]  # the odd pixel goes right, as in F.conv2d
-    if isinstance(padding, str):
-        raise ConfigError(f"conv_matrix: padding must be 'valid', 'same', 'full' or ints; got {padding!r}")
-    return [(p, p) for p in as_tuple("conv_matrix", "padding", padding, len(kernel), minimum=0)]
 
 
 def conv_matrix(weight: Tensor, input_shape: Sequence[int], *, padding: str | int | Sequence[int] = "valid",
@@ -59,7 +42,8 @@ def conv_matrix(weight: Tensor, input_shape: Sequence[int], *, padding: str | in
     kernel = tuple(weight.shape[2:])
     strides = as_tuple("conv_matrix", "stride", stride, ndim, minimum=1)
     dilations = as_tuple("conv_matrix", "dilation", dilation, ndim, minimum=1)
-    pads = _padding(padding, kernel, dilations, strides)
+    # the same border rule as cnnkit.ops.conv2d ('same' = TensorFlow's, for any stride), so A_w x = conv2d(x)
+    pads = list(border_padding(input_shape[1:], kernel, strides, padding, dilations, "conv_matrix"))
     if flip:
         weight = weight.flip(tuple(range(2, weight.dim())))
     if ndim == 1:  # a 1D convolution is a 2D one over a 1-pixel-high image; the flattening agrees
