@@ -188,6 +188,14 @@ class _Killed(BaseException):
     """Stands for SIGKILL inside this process: no handler, no cleanup, the files as they are."""
 
 
+def _killed_then_resumed(tmp_path: Path, monkeypatch, **config) -> Path:
+    """Train until the patched code raises _Killed, undo the patches, resume; the finished run."""
+    with pytest.raises(_Killed):
+        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", **config), progress=False)
+    monkeypatch.undo()
+    return resume(tmp_path / "run", progress=False).run_dir
+
+
 def test_killed_mid_evaluation_resumes_exactly(tmp_path, monkeypatch, reference) -> None:
     real = loop.evaluate
 
@@ -196,12 +204,9 @@ def test_killed_mid_evaluation_resumes_exactly(tmp_path, monkeypatch, reference)
         raise _Killed  # after the epoch's evaluation, before its record and checkpoint
 
     monkeypatch.setattr(loop, "evaluate", dies)
-    with pytest.raises(_Killed):
-        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=7), progress=False)
-    monkeypatch.undo()
-    result = resume(tmp_path / "run", progress=False)
-    assert _same_weights(result.run_dir, reference)
-    assert [m["epoch"] for m in read_metrics(result.run_dir)] == [1, 2]
+    run = _killed_then_resumed(tmp_path, monkeypatch, checkpoint_every=7)
+    assert _same_weights(run, reference)
+    assert [m["epoch"] for m in read_metrics(run)] == [1, 2]
 
 
 @pytest.mark.parametrize("moment", ["after the tensor file", "before the directory sync"])
@@ -226,11 +231,7 @@ def test_killed_mid_checkpoint_write_resumes_exactly(tmp_path, monkeypatch, refe
 
     monkeypatch.setattr(checkpoint.os, "replace", replace)
     monkeypatch.setattr(checkpoint, "_fsync_dir", sync)
-    with pytest.raises(_Killed):
-        fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=5), progress=False)
-    monkeypatch.undo()
-    result = resume(tmp_path / "run", progress=False)
-    assert _same_weights(result.run_dir, reference)
+    assert _same_weights(_killed_then_resumed(tmp_path, monkeypatch, checkpoint_every=5), reference)
 
 
 def test_a_disk_that_fills_up_stops_the_run_and_it_resumes_later(tmp_path, monkeypatch, reference) -> None:

@@ -84,12 +84,7 @@ class _Windows:
 
     def tap_number(self, taps: list[Tensor]) -> Tensor:
         """Per-dimension tap indices (1D each) to row-major tap numbers in the kernel, shape `out`."""
-        number = torch.zeros(self.out, dtype=torch.long, device=taps[0].device)
-        for i, t in enumerate(taps):
-            view = [1] * len(self.out)
-            view[i] = -1
-            number = number + t.view(view) * math.prod(self.kernel[i + 1:])
-        return number
+        return self._row_major(taps, self.kernel)
 
     def starts(self, device: torch.device) -> list[Tensor]:
         """Per dimension, the first coordinate of each window in unpadded coordinates (may be negative)."""
@@ -97,12 +92,16 @@ class _Windows:
 
     def flat(self, coords: list[Tensor]) -> Tensor:
         """Per-dimension coordinates (1D each) to flat indices over the spatial dims, shape `out`."""
-        flat = torch.zeros(self.out, dtype=torch.long, device=coords[0].device)
-        for i, c in enumerate(coords):
+        return self._row_major(coords, self.size)
+
+    def _row_major(self, parts: list[Tensor], extents: tuple[int, ...]) -> Tensor:
+        """Per-dimension indices (1D each, one per output dim) to row-major numbers over ``extents``."""
+        number = torch.zeros(self.out, dtype=torch.long, device=parts[0].device)
+        for i, part in enumerate(parts):
             view = [1] * len(self.out)
             view[i] = -1
-            flat = flat + c.view(view) * math.prod(self.size[i + 1:])
-        return flat
+            number = number + part.view(view) * math.prod(extents[i + 1:])
+        return number
 
 
 def _windows(op: str, x: Tensor, ndim: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None,
