@@ -246,3 +246,9 @@ def test_export_errors_give_one_line_and_no_file(run_cli,
     assert len(lines) == 1 and message in lines[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"] and not any((tmp_path / "dir").iterdir())
     assert sorted(p.name for p in run_dir.iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_a_command_group_without_a_command_shows_its_commands(run_cli, capsys) -> None:
+    code, out, err = run_cli(["ops"], capsys)
+    assert code == 0 and err == ""
+    assert "Commands:" in out and "demo" in out

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         ctx = getattr(err, "ctx", None)
+        if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:  # 'cnnkit ops': list its commands
+            print(ctx.get_help())
+            return
         command = ctx.command_path if ctx is not None else "cnnkit"
         _fail(f"{err.format_message().rstrip('.')}; see '{command} --help'", code=getattr(err, "exit_code", 2))
     except TrainingInterrupted as err:  # SIGINT / SIGTERM: a checkpoint was written
