@@ -178,7 +178,7 @@ def _through(func: Any, x: Tensor, field: Field, args: tuple, kwargs: dict, out:
         kernel = list(weight.shape[2:])
         return field.conv(kernel, _axes(params.get("stride", 1), n), _padding(params.get("padding", 0), kernel, n),
                           _axes(params.get("dilation", 1), n))
-    if kind == "pool":
+    if kind in ("pool", "avg_pool"):
         kernel = _axes(params["kernel_size"], n)
         stride = _axes(params.get("stride") or kernel, n)
         return field.conv(kernel, stride, _axes(params.get("padding", 0), n), _axes(params.get("dilation", 1), n))
@@ -199,6 +199,7 @@ def _through(func: Any, x: Tensor, field: Field, args: tuple, kwargs: dict, out:
 _SIGNATURE = {
     "conv": ("weight", "bias", "stride", "padding", "dilation", "groups"),
     "pool": ("kernel_size", "stride", "padding", "dilation"),
+    "avg_pool": ("kernel_size", "stride", "padding"),  # then ceil_mode: average pooling has no dilation
 }
 _FLATTENING = {"flatten", "view", "reshape", "mean", "sum", "amax", "max", "amin", "min", "squeeze", "logsumexp"}
 
@@ -208,7 +209,9 @@ def _kind(name: str) -> str:
         return "conv"
     if "adaptive" in name and "pool" in name:
         return "adaptive"
-    if ("max_pool" in name or "avg_pool" in name or "lp_pool" in name) and "unpool" not in name:
+    if "avg_pool" in name:
+        return "avg_pool"
+    if "max_pool" in name and "unpool" not in name:
         return "pool"
     return ""
 
