@@ -8,7 +8,7 @@ import pytest
 def test_summary_prints_the_table_and_published_totals(run_cli, capsys) -> None:
     code, out, err = run_cli(["summary", "resnet50"], capsys)
     assert code == 0, err
-    assert "Bottleneck" not in out and "BatchNorm2d" in out and "25,557,032 parameters" in out and "4.09 GMACs" in out
+    assert "Conv2d" in out and "9,408" in out and "25,557,032 parameters" in out and "4.09 GMACs" in out
 
 
 def test_summary_takes_input_and_classes(run_cli, capsys) -> None:
