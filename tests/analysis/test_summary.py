@@ -1,0 +1,63 @@
+"""summary(): the published multiply-adds of ResNet, per-layer rows that add up, shape errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cnnkit.analysis import summary
+from cnnkit.errors import ConfigError
+from cnnkit.models import create_model
+
+
+def _meta(name: str, **kw) -> nn.Module:
+    with torch.device("meta"):
+        return create_model(name, **kw)
+
+
+@pytest.mark.parametrize(("name", "gmacs", "params"), [("resnet18", 1.81, 11_689_512), ("resnet50", 4.09, 25_557_032)])
+def test_resnet_matches_the_published_gmacs(name: str, gmacs: float, params: int) -> None:
+    result = summary(_meta(name), 224)
+    assert round(result.gmacs, 2) == gmacs
+    assert result.parameters == params
+    assert sum(row.macs for row in result.rows) == result.macs   # all the work is in leaf modules
+    assert sum(row.parameters for row in result.rows) == params
+
+
+def test_lenet5_rows_by_hand() -> None:
+    result = summary(create_model("lenet5"), 28)
+    conv1, conv2 = result.rows[0], result.rows[3]
+    assert conv1.output_shape == (1, 6, 28, 28) and conv1.macs == 6 * 28 * 28 * 1 * 5 * 5
+    assert conv2.output_shape == (1, 16, 10, 10) and conv2.macs == 16 * 10 * 10 * 6 * 5 * 5
+    assert result.rows[-1].macs == 84 * 10 and result.parameters == 61_706
+    assert result.macs == 117_600 + 240_000 + 400 * 120 + 120 * 84 + 84 * 10
+    assert conv2.field is not None and conv2.field.r == (14, 14)
+
+
+def test_macs_are_per_sample_and_groups_divide_them() -> None:
+    model = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, groups=4), nn.Flatten(), nn.Linear(8 * 6 * 6, 5))
+    result = summary(model, (4, 6, 6), batch=3)
+    assert result.rows[0].output_shape == (3, 8, 6, 6)
+    assert result.rows[0].macs == 8 * 6 * 6 * 1 * 3 * 3 and result.rows[2].macs == 288 * 5
+
+
+def test_matmul_inside_a_forward_is_counted_in_the_total() -> None:
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> tokens (N, HW, C)
+            t = self.proj(x.flatten(2).transpose(1, 2))
+            return t @ t.transpose(1, 2)
+
+    result = summary(Attention(), (4, 3, 3))
+    assert result.macs == 9 * 4 * 4 + 9 * 9 * 4
+
+
+def test_a_wrong_input_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot run on a 3x32x32 input"):
+        summary(create_model("lenet5"), (3, 32, 32))
+    with pytest.raises(ConfigError, match="input size"):
+        summary(create_model("lenet5"), (1, 2, 3, 4))
