@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
@@ -60,6 +61,12 @@ def _features(stages: Sequence[int], in_chans: int, input_size: int, batch_norm:
     return nn.Sequential(*layers), side
 
 
+def _linear(in_features: int, out_features: int) -> nn.Linear:
+    """A Linear layer left uninitialised: _init_weights sets it, and the default init of
+    VGG-16's 103M fc weights would double the build time for nothing."""
+    return nn.utils.skip_init(nn.Linear, in_features, out_features, device=torch.get_default_device())
+
+
 class VGG(nn.Module):
     """VGG (Simonyan & Zisserman, 2015): five stages of 3x3 convolutions and 2x2 pools, then three fc layers."""
 
@@ -88,13 +95,13 @@ class VGG(nn.Module):
         pooled = side if input_size < _SMALL_INPUT else 7
         self.avgpool = nn.AdaptiveAvgPool2d(pooled)
         self.classifier = nn.Sequential(
-            nn.Linear(512 * pooled * pooled, hidden),   # 0
+            _linear(512 * pooled * pooled, hidden),     # 0
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(hidden, hidden),                  # 3
+            _linear(hidden, hidden),                    # 3
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),             # 6
+            _linear(hidden, num_classes),               # 6
         )
         self._init_weights()
 
