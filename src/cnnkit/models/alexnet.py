@@ -53,7 +53,8 @@ class AlexNet(nn.Module):
         hidden: int = 4096,
     ) -> None:
         super().__init__()
-        for option, value in (("num_classes", num_classes), ("in_chans", in_chans), ("input_size", input_size), ("hidden", hidden)):
+        sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size, "hidden": hidden}
+        for option, value in sizes.items():
             if value < 1:
                 raise ConfigError(f"alexnet needs {option} of at least 1, got {value}")
         if not 0.0 <= dropout < 1.0:

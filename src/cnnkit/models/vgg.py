@@ -38,7 +38,12 @@ __all__ = ["VGG", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "v
 _SMALL_INPUT = 64  # pixels: below this, the small form (pools stop at 1 pixel, no 7x7 stretch)
 
 # Convolutions per stage of the paper's configurations A, B, D and E (table 1).
-_STAGES: dict[int, tuple[int, ...]] = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+_STAGES: dict[int, tuple[int, ...]] = {
+    11: (1, 1, 2, 2, 2),
+    13: (2, 2, 2, 2, 2),
+    16: (2, 2, 3, 3, 3),
+    19: (2, 2, 4, 4, 4),
+}
 _WIDTHS = (64, 128, 256, 512, 512)
 
 
@@ -83,7 +88,8 @@ class VGG(nn.Module):
         super().__init__()
         if depth not in _STAGES:
             raise ConfigError(f"vgg depth must be one of {sorted(_STAGES)}, got {depth}")
-        for option, value in (("num_classes", num_classes), ("in_chans", in_chans), ("input_size", input_size), ("hidden", hidden)):
+        sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size, "hidden": hidden}
+        for option, value in sizes.items():
             if value < 1:
                 raise ConfigError(f"vgg needs {option} of at least 1, got {value}")
         if not 0.0 <= dropout < 1.0:
