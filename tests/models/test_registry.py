@@ -22,13 +22,34 @@ PUBLISHED_PARAMETERS = {
     "resnet50": 25_557_032,
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
+    # AlexNet (single tower) and VGG at 3x224x224 and 1000 classes: the counts published with
+    # the torchvision ImageNet weights, whose key layout cnnkit follows.
+    "alexnet": 61_100_840,
+    "vgg11": 132_863_336,
+    "vgg13": 133_047_848,
+    "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
+    "vgg11_bn": 132_868_840,
+    "vgg13_bn": 133_053_736,
+    "vgg16_bn": 138_365_992,
+    "vgg19_bn": 143_678_248,
 }
+
+# Above this many parameters at the default configuration a model is "big" (VGG: 133-144M):
+# building and running its ImageNet form costs seconds per test on a shared CPU, so the
+# contract tests use its small-input form; its family tests cover the ImageNet form.
+_BIG = 100_000_000
+
+
+def _parameters_on_meta(name: str) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in create_model(name).parameters())
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_forward_backward_and_json_kwargs(name: str) -> None:
     entry = get_model_entry(name)
-    size = min(entry.input_size, 64)
+    size = min(entry.input_size, 32 if _parameters_on_meta(name) > _BIG else 64)
     kwargs = {"num_classes": 7, "in_chans": entry.in_chans, "input_size": size}
     model = create_model(name, **json.loads(json.dumps(kwargs)))  # kwargs survive a JSON round trip
     x = torch.randn(2, entry.in_chans, size, size, requires_grad=True)
@@ -61,6 +82,8 @@ def test_lenet5_hand_count_is_the_published_61706() -> None:
 def test_describe_models_counts_parameters_on_meta_device() -> None:
     rows = {row.name: row for row in describe_models()}
     for name in list_models():
+        if rows[name].parameters > _BIG:
+            continue  # allocating and initialising 138M weights proves nothing more; counted above on meta
         real = sum(p.numel() for p in create_model(name).parameters())
         assert rows[name].parameters == real
 
