@@ -16,8 +16,11 @@ def _meta(name: str, **kw) -> nn.Module:
         return create_model(name, **kw)
 
 
-@pytest.mark.parametrize(("name", "gmacs", "params"), [("resnet18", 1.81, 11_689_512), ("resnet50", 4.09, 25_557_032)])
-def test_resnet_matches_the_published_gmacs(name: str, gmacs: float, params: int) -> None:
+@pytest.mark.parametrize(("name", "gmacs", "params"), [
+    ("resnet18", 1.81, 11_689_512), ("resnet50", 4.09, 25_557_032),
+    ("alexnet", 0.71, 61_100_840), ("vgg16", 15.47, 138_357_544),
+])
+def test_the_zoo_matches_the_published_gmacs(name: str, gmacs: float, params: int) -> None:
     result = summary(_meta(name), 224)
     assert round(result.gmacs, 2) == gmacs
     assert result.parameters == params
