@@ -24,7 +24,12 @@ F6 10,164 = 60,000 (the RBF prototypes are fixed).
 
 For cnnkit, ``forward`` returns logits = -y (the negative penalties), so argmax accuracy and
 the softmax-based tools work unchanged. Training uses the paper's loss (eq. 9) through
-``paper_loss``; ``ClassificationTask`` picks it up for any network that defines it.
+``paper_loss``; ``task_for`` (train/task.py) picks it up for any network that defines it, so
+``cnnkit train --model lenet5_1998`` trains on it (label smoothing does not apply and is refused).
+The penalties are sums of 84 squares, so their gradients are large: the paper trained with
+stochastic diagonal Levenberg-Marquardt; with cnnkit's SGD use ``--lr 0.01`` (Fashion-MNIST,
+3 epochs: 87.3% test accuracy, against 64.7% at the default 0.05). The test loss that
+``evaluate`` reports stays the cross-entropy of the logits -y, not eq. 9.
 """
 
 from __future__ import annotations
