@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 
-from cnnkit.errors import UnknownModelError
+from cnnkit.errors import ConfigError, UnknownModelError
 from cnnkit.models import create_model, describe_models, get_model_entry, list_models, register_model
 
 # Published or hand-derived parameter counts at the registered default configuration.
@@ -15,6 +16,9 @@ PUBLISHED_PARAMETERS = {
     # LeNet-5, modern reading at 1x28x28: conv 6x(1*25+1) + conv 16x(6*25+1)
     # + fc 400*120+120 + fc 120*84+84 + fc 84*10+10
     "lenet5": 6 * 26 + 16 * 151 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10,
+    # LeNet-5 as published, the paper's own count: C1 156 + S2 12 + C3 1,516 + S4 32
+    # + C5 48,120 + F6 10,164 (the RBF prototypes are fixed)
+    "lenet5_1998": 60_000,
     # ResNets at 3x224x224 and 1000 classes: the counts published with the torchvision
     # ImageNet weights (He et al., 2016 gives only FLOPs); v1.5 moves a stride, not a weight.
     "resnet18": 11_689_512,
@@ -62,9 +66,13 @@ def test_forward_backward_and_json_kwargs(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_small_inputs_train(name: str) -> None:
-    """Every model accepts the 8x8 digits and 28x28 greyscale images."""
+    """Every model accepts 28x28 greyscale images, and the 8x8 digits or says its minimum size."""
     for size in (8, 28):
-        model = create_model(name, num_classes=10, in_chans=1, input_size=size)
+        try:
+            model = create_model(name, num_classes=10, in_chans=1, input_size=size)
+        except ConfigError as err:  # a fixed-size network (lenet5_1998) names a size it takes
+            assert size == 8 and any(int(n) > 8 for n in re.findall(r"\d+", str(err))), err
+            continue
         assert model(torch.randn(3, 1, size, size)).shape == (3, 10)
 
 
@@ -102,5 +110,5 @@ def test_registering_a_name_twice_raises() -> None:
 
 
 def test_list_models_filters_by_pattern() -> None:
-    assert list_models("lenet*") == ["lenet5"]
+    assert list_models("lenet*") == ["lenet5", "lenet5_1998"]
     assert list_models() == sorted(list_models())

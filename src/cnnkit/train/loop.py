@@ -68,7 +68,7 @@ from cnnkit.train.rundir import (
     save_model,
 )
 from cnnkit.train.schedule import make_scheduler
-from cnnkit.train.task import ClassificationTask
+from cnnkit.train.task import task_for
 
 __all__ = ["FitResult", "fit", "resume", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -351,7 +351,7 @@ class _Trainer:
         self.optimizer = make_optimizer(model, config)
         self.scheduler = make_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, config=config)
         self.scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
-        self.task = ClassificationTask(label_smoothing=config.label_smoothing)
+        self.task = task_for(model[-1], label_smoothing=config.label_smoothing)  # model[-1]: the network
         self.order = torch.Generator().manual_seed(config.seed)  # the order of the training images
         # crops and flips; each process augments its own share differently
         self.augmentation = torch.Generator().manual_seed(config.seed + 1 + 1000 * ddp.rank)
