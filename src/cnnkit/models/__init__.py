@@ -4,7 +4,7 @@ Importing this package imports every family file so that their ``@register_model
 decorators run.
 """
 
-from cnnkit.models import fastnet, lenet, resnet  # noqa: F401  (registers the models)
+from cnnkit.models import fastnet, googlenet, lenet, resnet  # noqa: F401  (registers the models)
 from cnnkit.models._registry import (
     ModelDescription,
     ModelEntry,
