@@ -178,11 +178,13 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
         self._init_weights()
 
+    @torch.no_grad()
     def _init_weights(self) -> None:
-        # Truncated normal, std 0.01, clipped at +-2 std (the standard layout's choice; the paper gives none).
+        # Normal, std 0.01, clipped at +-2 std: the standard layout's small init (the paper gives none);
+        # clipping instead of trunc_normal_, which takes seconds for 13 M weights on a CPU.
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(module.weight, std=0.01, a=-0.02, b=0.02)
+                nn.init.normal_(module.weight, std=0.01).clamp_(-0.02, 0.02)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
