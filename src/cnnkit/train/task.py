@@ -3,16 +3,31 @@
 Classification is the first task: cross-entropy with optional label smoothing (Szegedy et
 al., 2016, arXiv:1512.00567) and top-1 accuracy. Super-resolution, optical flow, detection
 and voxel tasks will supply their own Task with the same three members.
+
+Auxiliary classifiers (GoogLeNet, Szegedy et al., 2015, arXiv:1409.4842): a model whose forward
+leaves ``aux_logits`` (a tuple of (N, classes) tensors) on itself in training mode gets their
+cross-entropy added to the loss with weight 0.3, as in the paper; ``aux_logits(model)`` finds
+them, also inside the ``Sequential(Normalize, network)`` that training builds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["ClassificationTask"]
+__all__ = ["ClassificationTask", "aux_logits"]
+
+
+def aux_logits(model: nn.Module) -> tuple[Tensor, ...] | None:
+    """The auxiliary logits the last training forward left on ``model`` or a submodule; None if there are none."""
+    for module in model.modules():
+        found = getattr(module, "aux_logits", None)
+        if found is not None:
+            return tuple(found)
+    return None
 
 
 @dataclass(frozen=True)
@@ -21,10 +36,14 @@ class ClassificationTask:
 
     label_smoothing: float = 0.0
     metric_name: str = "acc"
+    aux_weight: float = 0.3    # weight of each auxiliary classifier's loss (Szegedy et al., 2015)
 
-    def loss(self, output: Tensor, target: Tensor) -> Tensor:
-        """Mean loss of the batch (a scalar with gradient)."""
-        return F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+    def loss(self, output: Tensor, target: Tensor, aux: Sequence[Tensor] | None = None) -> Tensor:
+        """Mean loss of the batch (a scalar with gradient), plus aux_weight x each auxiliary head's loss."""
+        loss = F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+        for logits in aux or ():
+            loss = loss + self.aux_weight * F.cross_entropy(logits.float(), target, label_smoothing=self.label_smoothing)
+        return loss
 
     def score(self, output: Tensor, target: Tensor) -> Tensor:
         """Sum over the batch of the metric (correct predictions), as a scalar tensor."""
