@@ -180,13 +180,15 @@ class GoogLeNet(nn.Module):
 
     @torch.no_grad()
     def _init_weights(self) -> None:
-        # Normal, std 0.01, clipped at +-2 std: the standard layout's small init (the paper gives none);
-        # clipping instead of trunc_normal_, which takes seconds for 13 M weights on a CPU.
+        # He et al. (2015) for the convolutions, as in resnet: the pre-BatchNorm variance starts near 1,
+        # the running statistics' initial value, so eval mode is sane from the first epochs (the
+        # standard layout's std-0.01 init leaves it ~100x smaller). Linear layers: normal, std 0.01.
         for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(module.weight, std=0.01).clamp_(-0.02, 0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.01)
+                nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
