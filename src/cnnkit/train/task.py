@@ -40,9 +40,10 @@ class ClassificationTask:
 
     def loss(self, output: Tensor, target: Tensor, aux: Sequence[Tensor] | None = None) -> Tensor:
         """Mean loss of the batch (a scalar with gradient), plus aux_weight x each auxiliary head's loss."""
-        loss = F.cross_entropy(output.float(), target, label_smoothing=self.label_smoothing)
+        smoothing = self.label_smoothing
+        loss = F.cross_entropy(output.float(), target, label_smoothing=smoothing)
         for logits in aux or ():
-            loss = loss + self.aux_weight * F.cross_entropy(logits.float(), target, label_smoothing=self.label_smoothing)
+            loss = loss + self.aux_weight * F.cross_entropy(logits.float(), target, label_smoothing=smoothing)
         return loss
 
     def score(self, output: Tensor, target: Tensor) -> Tensor:
