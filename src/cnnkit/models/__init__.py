@@ -4,7 +4,7 @@ Importing this package imports every family file so that their ``@register_model
 decorators run.
 """
 
-from cnnkit.models import alexnet, coatnet, fastnet, lenet, lenet1998, resnet, vgg  # noqa: F401  (registers the models)
+from cnnkit.models import alexnet, coatnet, fastnet, googlenet, lenet, lenet1998, resnet, vgg  # noqa: F401  (registers)
 from cnnkit.models._registry import (
     ModelDescription,
     ModelEntry,

@@ -68,7 +68,7 @@ from cnnkit.train.rundir import (
     save_model,
 )
 from cnnkit.train.schedule import make_scheduler
-from cnnkit.train.task import task_for
+from cnnkit.train.task import aux_logits, task_for
 
 __all__ = ["FitResult", "fit", "resume", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -504,7 +504,7 @@ class _Trainer:
             x = x.contiguous(memory_format=memory_format)
             with autocast():
                 output = self.train_model(x)
-                loss = self.task.loss(output, y)
+                loss = self.task.loss(output, y, aux=aux_logits(self.model))  # GoogLeNet's aux heads
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
