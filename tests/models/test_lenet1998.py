@@ -91,7 +91,7 @@ def test_prototypes_are_fixed_7x12_bitmaps() -> None:
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"input_size": 64}, "32x32.*28x28"), ({"in_chans": 3}, "in_chans=1"), ({"num_classes": 11}, "at most 10")],
+    [({"input_size": 64}, "32x32.*28x28"), ({"in_chans": 0}, "in_chans >= 1"), ({"num_classes": 11}, "at most 10")],
 )
 def test_unsupported_configurations_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -133,3 +133,11 @@ def test_training_uses_the_paper_loss_and_it_decreases(one_thread: None) -> None
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert torch.equal(model.rbf.prototypes[:1], create_model("lenet5_1998").rbf.prototypes[:1])  # untouched
+
+
+def test_colour_input_widens_only_c1() -> None:
+    from cnnkit.models import create_model
+
+    grey, colour = create_model("lenet5_1998"), create_model("lenet5_1998", in_chans=3)
+    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)  # noqa: E731
+    assert count(colour) - count(grey) == 6 * 25 * 2  # two more input maps for each of C1's six 5x5 kernels

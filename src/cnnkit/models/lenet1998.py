@@ -158,8 +158,8 @@ class LeNet5_1998(nn.Module):
             raise ConfigError(
                 f"lenet5_1998 takes 32x32 inputs as in the paper, or 28x28 (padded by 2 to 32); got {input_size}"
             )
-        if in_chans != 1:
-            raise ConfigError(f"lenet5_1998 reads greyscale images (in_chans=1), got in_chans={in_chans}")
+        if in_chans < 1:  # the paper reads greyscale; colour images give C1 more input maps
+            raise ConfigError(f"lenet5_1998 needs in_chans >= 1 (1: greyscale as in the paper), got {in_chans}")
         if not 1 <= num_classes <= MAX_CLASSES:
             raise ConfigError(
                 f"lenet5_1998 has {MAX_CLASSES} RBF prototype bitmaps, so at most {MAX_CLASSES} classes; got {num_classes}"
