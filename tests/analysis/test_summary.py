@@ -64,3 +64,8 @@ def test_a_wrong_input_is_a_config_error() -> None:
         summary(create_model("lenet5"), (3, 32, 32))
     with pytest.raises(ConfigError, match="input size"):
         summary(create_model("lenet5"), (1, 2, 3, 4))
+
+
+def test_googlenet_matches_the_published_gmacs_without_its_aux_heads() -> None:
+    """Evaluation runs no auxiliary classifier, so 1.50 GMACs (Szegedy et al., 2015: 1.5 billion)."""
+    assert round(summary(_meta("googlenet"), 224).gmacs, 2) == 1.50
