@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_classifier_options
 from cnnkit.models._registry import register_model
 
 __all__ = ["AlexNet", "alexnet"]
@@ -53,12 +53,9 @@ class AlexNet(nn.Module):
         hidden: int = 4096,
     ) -> None:
         super().__init__()
-        sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size, "hidden": hidden}
-        for option, value in sizes.items():
-            if value < 1:
-                raise ConfigError(f"alexnet needs {option} of at least 1, got {value}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"alexnet dropout must be in [0, 1), got {dropout}")
+        check_classifier_options(
+            "alexnet", dropout=dropout, num_classes=num_classes, in_chans=in_chans, input_size=input_size, hidden=hidden
+        )
         small = input_size < _SMALL_INPUT
 
         if small:

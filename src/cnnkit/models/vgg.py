@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_classifier_options
 from cnnkit.models._registry import register_model
 
 __all__ = ["VGG", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
@@ -88,12 +89,9 @@ class VGG(nn.Module):
         super().__init__()
         if depth not in _STAGES:
             raise ConfigError(f"vgg depth must be one of {sorted(_STAGES)}, got {depth}")
-        sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size, "hidden": hidden}
-        for option, value in sizes.items():
-            if value < 1:
-                raise ConfigError(f"vgg needs {option} of at least 1, got {value}")
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"vgg dropout must be in [0, 1), got {dropout}")
+        check_classifier_options(
+            "vgg", dropout=dropout, num_classes=num_classes, in_chans=in_chans, input_size=input_size, hidden=hidden
+        )
 
         self.features, side = _features(_STAGES[depth], in_chans, input_size, batch_norm)
         # ImageNet form: the map is stretched or shrunk to 7x7 (torchvision's layout).

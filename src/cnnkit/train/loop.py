@@ -352,6 +352,7 @@ class _Trainer:
         self.scheduler = make_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, config=config)
         self.scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
         self.task = task_for(model[-1], label_smoothing=config.label_smoothing)  # model[-1]: the network
+        self.has_aux = any(hasattr(m, "aux_logits") for m in model.modules())  # GoogLeNet's aux heads
         self.order = torch.Generator().manual_seed(config.seed)  # the order of the training images
         # crops and flips; each process augments its own share differently
         self.augmentation = torch.Generator().manual_seed(config.seed + 1 + 1000 * ddp.rank)
@@ -504,7 +505,7 @@ class _Trainer:
             x = x.contiguous(memory_format=memory_format)
             with autocast():
                 output = self.train_model(x)
-                loss = self.task.loss(output, y, aux=aux_logits(self.model))  # GoogLeNet's aux heads
+                loss = self.task.loss(output, y, aux=aux_logits(self.model) if self.has_aux else None)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
