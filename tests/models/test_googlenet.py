@@ -111,8 +111,8 @@ def test_a_copy_does_not_carry_the_aux_logits_of_a_step() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"input_size": 0}, "at least 1x1 pixels"),
-        ({"num_classes": 0}, "num_classes >= 1"),
+        ({"input_size": 0}, "needs input_size of at least 1, got 0"),
+        ({"num_classes": 0}, "needs num_classes of at least 1, got 0"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"aux_dropout": -0.1}, r"aux_dropout must be in \[0, 1\)"),
         ({"aux_logits": True}, "does not take these options"),

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.models._checks import check_classifier_options
 from cnnkit.models._registry import register_model
 
 __all__ = ["ConvBlock", "Inception", "InceptionAux", "GoogLeNet", "googlenet"]
@@ -133,13 +134,11 @@ class GoogLeNet(nn.Module):
         aux: bool = True,
     ) -> None:
         super().__init__()
-        if input_size < 1:
-            raise ConfigError(f"googlenet needs inputs of at least 1x1 pixels, got input_size={input_size}")
-        if num_classes < 1 or in_chans < 1:
-            raise ConfigError(f"googlenet needs num_classes >= 1 and in_chans >= 1, got {num_classes} and {in_chans}")
-        for name, p in (("dropout", dropout), ("aux_dropout", aux_dropout)):
-            if not 0.0 <= p < 1.0:
-                raise ConfigError(f"googlenet {name} must be in [0, 1), got {p}")
+        check_classifier_options(
+            "googlenet", dropout=dropout, num_classes=num_classes, in_chans=in_chans, input_size=input_size
+        )
+        if not 0.0 <= aux_dropout < 1.0:
+            raise ConfigError(f"googlenet aux_dropout must be in [0, 1), got {aux_dropout}")
 
         size = input_size
         if input_size < _SMALL_INPUT:
