@@ -10,7 +10,7 @@ import torch
 
 from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
 from cnnkit.errors import ConfigError
-from cnnkit.train.rundir import Run
+from cnnkit.train.rundir import ModelInfo, Run
 
 __all__ = ["Prediction", "preprocess", "predict_files"]
 
@@ -25,14 +25,14 @@ class Prediction:
     probabilities: list[float]
 
 
-def preprocess(path: str | Path, run: Run) -> torch.Tensor:
+def preprocess(path: str | Path, info: ModelInfo) -> torch.Tensor:
     """An image file as the run's model expects it: (C, S, S) float in [0, 1].
 
     Greyscale or RGB by ``in_chans``; the shorter side resized to ``input_size`` and the
     centre cropped, as the folder datasets do. The model normalises by itself.
     """
-    mode = "L" if run.info.in_chans == 1 else "RGB"
-    image = resize_center_crop(load_image(path, mode=mode), run.info.input_size)
+    mode = "L" if info.in_chans == 1 else "RGB"
+    image = resize_center_crop(load_image(path, mode=mode), info.input_size)
     return image_to_tensor(image).float().div_(255)
 
 
@@ -45,7 +45,7 @@ def predict_files(run: Run, paths: Sequence[str | Path], *, top_k: int = 3) -> l
         raise ConfigError("no image given; pass one or more PNG/JPEG files")
     k = min(top_k, len(run.info.classes))
     device = next(run.model.parameters()).device
-    x = torch.stack([preprocess(p, run) for p in paths]).to(device)  # (N, C, S, S)
+    x = torch.stack([preprocess(p, run.info) for p in paths]).to(device)  # (N, C, S, S)
     probs = run.model(x).float().softmax(1).cpu()
     top = probs.topk(k, dim=1)
     return [

@@ -77,7 +77,7 @@ class ModelInfo:
 class Run:
     """A trained run loaded from its directory; ``model`` takes pixels in [0, 1]."""
 
-    path: Path
+    path: Path | None                  # None: a registered model with fresh weights (train.inference)
     model: torch.nn.Sequential         # Normalize, then the network
     info: ModelInfo
 

@@ -1,0 +1,68 @@
+"""What every ``cnnkit explain`` command shares: the model source, the images, the output folder
+and the HTML page that gathers one invocation's figures. No torch at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+RUN_ARG = typer.Argument(..., help="A run directory (runs/NAME) or a registered model name (fresh weights).")
+IMAGES_OPT = typer.Option(None, "--image", help="Image file(s) to explain; converted and resized to the model's input.")
+COUNT_OPT = typer.Option(8, "--count", help="Without --image: this many test images of the run's dataset.")
+DATA_OPT = typer.Option(None, "--data", help="Dataset to draw images from (default: the run's own).")
+DATA_DIR_OPT = typer.Option(None, "--data-dir", help="Directory holding the dataset's files.")
+SEED_OPT = typer.Option(0, "--seed", help="Random seed (image choice, noise, directions).")
+OUT_OPT = typer.Option(None, "--out", help="Output folder (default: RUN/explain/COMMAND, or explain/MODEL/COMMAND).")
+DEVICE_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+def open_source(source: str, device: str) -> Any:
+    """The Run behind RUN (a run directory or a registered name) on the chosen device."""
+    from cnnkit.train.device import resolve_device
+    from cnnkit.train.inference import open_model
+
+    return open_model(source, device=resolve_device(device))
+
+
+def pick_images(run: Any, images: Optional[list[Path]], count: int, data: Optional[str],
+                data_dir: Optional[Path], seed: int) -> tuple[Any, Any, list[str]]:
+    """(x, y or None, captions): the given image files, else ``count`` images of the dataset."""
+    from cnnkit.train.inference import load_images, sample_images
+
+    device = next(run.model.parameters()).device
+    if images:
+        x = load_images(images, run.info)
+        return x.to(device), None, [Path(p).name for p in images]
+    if run.info.dataset is None and data is None:
+        from cnnkit.errors import ConfigError
+
+        raise ConfigError("this model records no dataset; pass --image FILE (or --data NAME)")
+    x, y = sample_images(run, count, data=data, data_dir=data_dir, seed=seed)
+    return x.to(device), y.to(device), [run.info.classes[i] for i in y.tolist()]
+
+
+def output_dir(run: Any, source: str, command: str, out: Optional[Path]) -> Path:
+    """Where one invocation writes: --out, else RUN/explain/COMMAND or explain/MODEL/COMMAND."""
+    from cnnkit.errors import OutputError
+
+    folder = Path(out) if out is not None else (
+        run.path / "explain" / command if run.path is not None else Path("explain") / source / command)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create output folder {folder} ({err.strerror}); choose another --out") from None
+    return folder
+
+
+def write_page(folder: Path, run: Any, source: str, command: str, sections: list[Any],
+               highlights: tuple[tuple[str, str], ...] = ()) -> Path:
+    """``folder/index.html``: one offline page with the invocation's figures (and tables)."""
+    from cnnkit.viz.report import write_report
+
+    trained = "untrained" if run.path is None else f"trained on {run.info.dataset or 'imported weights'}"
+    return write_report(folder / "index.html", title=f"cnnkit explain {command}",
+                        subtitle=f"{run.info.architecture} ({source}), {trained}",
+                        highlights=highlights, sections=sections)

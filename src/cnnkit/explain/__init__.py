@@ -1,0 +1,6 @@
+"""Seeing inside a CNN: filters, feature maps, activation maximisation, inversion, class models,
+saliency and attribution, DeepDream and loss landscapes."""
+
+from cnnkit.explain.layers import activations, find_layer, layer_names, tap
+
+__all__ = ["activations", "find_layer", "layer_names", "tap"]
