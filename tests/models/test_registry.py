@@ -112,3 +112,9 @@ def test_registering_a_name_twice_raises() -> None:
 def test_list_models_filters_by_pattern() -> None:
     assert list_models("lenet*") == ["lenet5", "lenet5_1998"]
     assert list_models() == sorted(list_models())
+
+
+def test_names_sort_as_people_read_them() -> None:
+    names = list_models("resnet*")
+    assert names == sorted(names, key=lambda n: int(n.removeprefix("resnet")))
+    assert list_models("vgg1*")[:2] == ["vgg11", "vgg11_bn"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,9 +92,14 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     return model
 
 
+def _natural_key(name: str) -> list[tuple[int, int | str]]:
+    """Digits compare as numbers, so 'vgg11' < 'vgg19' < 'resnet101' sorts as people read it."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
+
+
 def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted registered names, optionally filtered by a shell-style pattern such as 'resnet*'."""
-    names = sorted(_REGISTRY)
+    """Registered names in natural order (resnet18 before resnet101), filtered by a pattern such as 'resnet*'."""
+    names = sorted(_REGISTRY, key=_natural_key)
     return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
 
 
