@@ -137,6 +137,9 @@ def test_result_round_trips_through_json(data, tmp_path) -> None:
     assert torch.equal(loaded.loss, result.loss) and torch.equal(loaded.accuracy, result.accuracy)
     assert torch.equal(loaded.alphas, result.alphas) and torch.equal(loaded.betas, result.betas)
     assert loaded.config == result.config and loaded.images == 10 and loaded.model == "Sequential"
+    border = torch.ones(3, 3, dtype=torch.bool)
+    border[1, 1] = False
+    assert loaded.edge() == pytest.approx(float(result.loss[border].mean()), rel=1e-12)
 
 
 def test_digits_run_sits_in_a_basin(digits_run) -> None:

@@ -141,6 +141,13 @@ class LandscapeResult:
             return float(self.loss[i]), float(self.accuracy[i])
         return float(self.loss[i, i]), float(self.accuracy[i, i])
 
+    def edge(self) -> float:
+        """Mean loss on the border of the grid (the two ends of a line), to set against ``center()``."""
+        if self.betas is None:
+            return float((self.loss[0] + self.loss[-1]) / 2)
+        loss = self.loss
+        return float(torch.cat([loss[0, :], loss[-1, :], loss[1:-1, 0], loss[1:-1, -1]]).mean())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": "loss landscape (Li et al., 2018, arXiv:1712.09913)",

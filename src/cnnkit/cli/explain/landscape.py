@@ -64,7 +64,7 @@ def landscape_command(
         run = open_model(source, device=session.device)
         images = _data(run, config, data, data_dir)
         folder = output_dir(run, source, "landscape", out)  # every rank checks it, so all fail alike
-        with _Bar(enabled=session.is_main and not quiet, total=config.points ** config.dims) as bar:
+        with _Bar(enabled=session.is_main and not quiet) as bar:
             result = landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
@@ -74,11 +74,10 @@ def landscape_command(
         sections = _sections(result, paths)
         page = write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
     centre = result.center()
-    edge = _edge_loss(result)
-    at_centre = f"loss {centre[0]:.4g} (accuracy {centre[1]:.2%}) at the trained weights, " if centre else ""
+    at_centre = f"loss {centre[0]:.4g} (accuracy {centre[1]:.2%}) at the weights (the origin), " if centre else ""
     typer.echo(f"landscape {'x'.join([str(config.points)] * config.dims)} on {result.images:,} images in "
                f"{result.seconds:.1f} s ({result.processes} process{'es' if result.processes > 1 else ''}): "
-               f"{at_centre}mean {edge:.4g} on the edge of the grid")
+               f"{at_centre}mean {result.edge():.4g} on the edge of the grid")
     typer.echo(f"wrote {page}")
 
 
@@ -107,7 +106,7 @@ def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path]) 
 class _Bar:
     """A rich progress bar over the grid points of this process; a no-op when disabled."""
 
-    def __init__(self, *, enabled: bool, total: int) -> None:
+    def __init__(self, *, enabled: bool) -> None:
         self._progress = None
         if enabled:
             from rich.console import Console
@@ -122,7 +121,6 @@ class _Bar:
             self._progress = Progress(TextColumn("[bold]landscape"), BarColumn(bar_width=24), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("points"), console=Console(stderr=True))
         self._task = None
-        self._total = total
 
     def __enter__(self) -> _Bar:
         if self._progress is not None:
@@ -159,16 +157,6 @@ def _write(folder: Path, result: Any) -> list[Path]:
                                       title=title)]
     result.save(folder / f"landscape-{result.dims}d.json")
     return paths
-
-
-def _edge_loss(result: Any) -> float:
-    loss = result.loss
-    if result.dims == 1:
-        return float((loss[0] + loss[-1]) / 2)
-    edge = [loss[0, :], loss[-1, :], loss[1:-1, 0], loss[1:-1, -1]]
-    import torch
-
-    return float(torch.cat(edge).mean())
 
 
 def _highlights(result: Any) -> tuple[tuple[str, str], ...]:
