@@ -64,6 +64,18 @@ def test_direction_filters_have_the_weights_norms_and_biases_and_batchnorm_get_z
         assert abs(float(cosine)) < 0.9, name
         checked += 1
     assert checked == 2  # the conv and the linear weight
+    # the paper's procedure, one filter at a time from the global generator (net_plotter.py,
+    # create_random_direction with norm='filter', ignore='biasbn'), draws the same direction
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        reference = [torch.randn(p.size()) for p in model.parameters()]
+    for r, p, d in zip(reference, model.parameters(), direction):
+        if r.dim() <= 1:
+            r.fill_(0)
+        else:
+            for r_i, w_i in zip(r, p.detach()):
+                r_i.mul_(w_i.norm() / (r_i.norm() + 1e-10))
+        torch.testing.assert_close(d, r, rtol=1e-6, atol=1e-7)
     # BatchNorm's running statistics are buffers: no direction at all
     assert len(direction) == len(list(model.parameters()))
 
