@@ -31,6 +31,7 @@ def test_line_writes_plot_json_and_page_equal_to_the_library(digits_run, tmp_pat
 @pytest.mark.parametrize("flags, words", [
     (["--points", "1"], "points"), (["--span", "1,-1"], "span"), (["--span=abc"], "--span"),
     (["--subset", "0"], "subset"), (["--dims", "3"], "dims"), (["--batch-size", "0"], "batch_size"),
+    (["--split", "val"], "split"),
 ])
 def test_bad_input_is_one_line_and_exit_2(digits_run, tmp_path, run_cli, capsys, flags, words) -> None:
     code, _, err = run_cli(["explain", "landscape", str(digits_run), *flags, "--out", str(tmp_path / "x")], capsys)

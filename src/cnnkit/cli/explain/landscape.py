@@ -22,7 +22,7 @@ EXAMPLES = """
 Examples:
   cnnkit explain landscape runs/fm-lenet5 --out /tmp/line            1D: 51 points on 1,000 test images
   cnnkit explain landscape runs/fm-lenet5 --dims 2 --subset 2000     2D: 21 x 21 grid
-  cnnkit explain landscape RUN --dims 2 --points 11 --span=-0.5,0.5
+  cnnkit explain landscape RUN --dims 2 --points 11 --span=-0.5,0.5 --split train
   torchrun --standalone --nproc-per-node 2 -m cnnkit explain landscape RUN --dims 2
 """
 
@@ -41,7 +41,8 @@ def landscape_command(
     dims: int = typer.Option(1, "--dims", help="1: a line along one direction; 2: a surface over two."),
     points: Optional[int] = typer.Option(None, "--points", help="Grid points per axis (default 51 for 1D, 21 for 2D)."),
     span: str = typer.Option("-1,1", "--span", help="LOW,HIGH range of the step along each direction."),
-    subset: int = typer.Option(1000, "--subset", help="Test images evaluated at each point (seeded choice)."),
+    subset: int = typer.Option(1000, "--subset", help="Images evaluated at each point (seeded choice)."),
+    split: str = typer.Option("test", "--split", help="test, or train (the paper plots the training loss)."),
     batch_size: int = typer.Option(500, "--batch-size", help="Images per forward pass."),
     data: Optional[str] = DATA_OPT,
     data_dir: Optional[Path] = DATA_DIR_OPT,
@@ -62,14 +63,14 @@ def landscape_command(
                              batch_size=batch_size, seed=seed)
     with distributed_session(resolve_device(device)) as session:
         run = open_model(source, device=session.device)
-        images = _data(run, config, data, data_dir)
+        images = _data(run, config, data, data_dir, split)
         folder = output_dir(run, source, "landscape", out)  # every rank checks it, so all fail alike
         with _Bar(enabled=session.is_main and not quiet) as bar:
             result = landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
         result = replace(result, model=run.info.architecture, extra={
-            "source": str(source), "dataset": data or run.info.dataset, "split": "test", "device": str(session.device)})
+            "source": str(source), "dataset": data or run.info.dataset, "split": split, "device": str(session.device)})
         paths = _write(folder, result)
         sections = _sections(result, paths)
         page = write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
@@ -92,15 +93,16 @@ def _parse_span(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path]) -> Any:
-    """The test split in memory (the library picks the subset), or the subset read from an image folder."""
+def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path], split: str) -> Any:
+    """The split in memory (the library picks the subset), or the subset read from an image folder."""
     from cnnkit.train.inference import dataset_for, sample_images
 
-    dataset = dataset_for(run, data=data, data_dir=data_dir, split="test")
+    dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
     if hasattr(dataset, "images"):
         return dataset
     # same seeded choice as the library's, so both paths evaluate the same images
-    return sample_images(run, config.subset or len(dataset), data=data, data_dir=data_dir, seed=config.seed)
+    return sample_images(run, config.subset or len(dataset), data=data, data_dir=data_dir, split=split,
+                         seed=config.seed)
 
 
 class _Bar:
@@ -146,7 +148,7 @@ def _write(folder: Path, result: Any) -> list[Path]:
         plot_loss_surface_3d,
     )
 
-    title = f"{result.model}: {result.images:,} test images"
+    title = f"{result.model}: {result.images:,} {result.extra.get('split', 'test')} images"
     if result.dims == 1:
         paths = [plot_loss_line(result.alphas, result.loss, result.accuracy, folder / "landscape-1d.png",
                                 title=f"{title}, one filter-normalised direction")]
