@@ -8,6 +8,7 @@ atomically. ``write_report`` embeds them in one self-contained, offline HTML pag
 from cnnkit.viz.confusion import plot_confusion_matrix
 from cnnkit.viz.curves import plot_lr_schedule, plot_training_curves
 from cnnkit.viz.grids import plot_filters, plot_image_grid
+from cnnkit.viz.landscape import plot_loss_contour, plot_loss_line, plot_loss_surface_3d
 from cnnkit.viz.report import ReportSection, render_report, write_report
 from cnnkit.viz.tables import (
     Table,
@@ -24,6 +25,9 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_filters",
     "plot_image_grid",
+    "plot_loss_line",
+    "plot_loss_contour",
+    "plot_loss_surface_3d",
     "ReportSection",
     "render_report",
     "write_report",

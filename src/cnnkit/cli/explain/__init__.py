@@ -13,6 +13,10 @@ explain_app = typer.Typer(
     rich_markup_mode=None,
 )
 
+from cnnkit.cli.explain import landscape as _landscape  # noqa: E402  (each command module registers itself)
+
+_landscape.register(explain_app)
+
 
 def register(app: typer.Typer) -> None:
     app.add_typer(explain_app, name="explain")

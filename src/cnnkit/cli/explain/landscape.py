@@ -1,0 +1,189 @@
+"""``cnnkit explain landscape``: the loss landscape around a trained run's weights (Li et al., 2018)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from cnnkit.cli.explain._common import (
+    DATA_DIR_OPT,
+    DATA_OPT,
+    DEVICE_OPT,
+    OUT_OPT,
+    QUIET_OPT,
+    RUN_ARG,
+    SEED_OPT,
+)
+
+EXAMPLES = """
+\b
+Examples:
+  cnnkit explain landscape runs/fm-lenet5 --out /tmp/line            1D: 51 points on 1,000 test images
+  cnnkit explain landscape runs/fm-lenet5 --dims 2 --subset 2000     2D: 21 x 21 grid
+  cnnkit explain landscape RUN --dims 2 --points 11 --span=-0.5,0.5 --split train
+  torchrun --standalone --nproc-per-node 2 -m cnnkit explain landscape RUN --dims 2
+"""
+
+
+def register(explain_app: typer.Typer) -> None:
+    explain_app.command(
+        "landscape",
+        help="Loss and accuracy along filter-normalised random directions around the trained weights "
+        "(Li et al., 2018): a 1D line or a 2D contour and 3D surface. Under torchrun the grid points "
+        "are shared between processes.\n" + EXAMPLES,
+    )(landscape_command)
+
+
+def landscape_command(
+    source: str = RUN_ARG,
+    dims: int = typer.Option(1, "--dims", help="1: a line along one direction; 2: a surface over two."),
+    points: Optional[int] = typer.Option(None, "--points", help="Grid points per axis (default 51 for 1D, 21 for 2D)."),
+    span: str = typer.Option("-1,1", "--span", help="LOW,HIGH range of the step along each direction."),
+    subset: int = typer.Option(1000, "--subset", help="Images evaluated at each point (seeded choice)."),
+    split: str = typer.Option("test", "--split", help="test, or train (the paper plots the training loss)."),
+    batch_size: int = typer.Option(500, "--batch-size", help="Images per forward pass."),
+    data: Optional[str] = DATA_OPT,
+    data_dir: Optional[Path] = DATA_DIR_OPT,
+    seed: int = SEED_OPT,
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    from dataclasses import replace
+
+    from cnnkit.cli.explain._common import output_dir, write_page
+    from cnnkit.explain.landscape import LandscapeConfig, landscape
+    from cnnkit.train.device import resolve_device
+    from cnnkit.train.distributed import distributed_session
+    from cnnkit.train.inference import open_model
+
+    config = LandscapeConfig(dims=dims, points=points, span=_parse_span(span), subset=subset,
+                             batch_size=batch_size, seed=seed)
+    with distributed_session(resolve_device(device)) as session:
+        run = open_model(source, device=session.device)
+        images = _data(run, config, data, data_dir, split)
+        folder = output_dir(run, source, "landscape", out)  # every rank checks it, so all fail alike
+        with _Bar(enabled=session.is_main and not quiet) as bar:
+            result = landscape(run.model, images, config, progress=bar.update)
+        if not session.is_main:
+            return
+        result = replace(result, model=run.info.architecture, extra={
+            "source": str(source), "dataset": data or run.info.dataset, "split": split, "device": str(session.device)})
+        paths = _write(folder, result)
+        sections = _sections(result, paths)
+        page = write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
+    centre = result.center()
+    at_centre = f"loss {centre[0]:.4g} (accuracy {centre[1]:.2%}) at the weights (the origin), " if centre else ""
+    typer.echo(f"landscape {'x'.join([str(config.points)] * config.dims)} on {result.images:,} images in "
+               f"{result.seconds:.1f} s ({result.processes} process{'es' if result.processes > 1 else ''}): "
+               f"{at_centre}mean {result.edge():.4g} on the edge of the grid")
+    typer.echo(f"wrote {page}")
+
+
+def _parse_span(text: str) -> tuple[float, float]:
+    from cnnkit.errors import ConfigError
+
+    parts = text.replace(":", ",").split(",")
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"--span must be LOW,HIGH (two numbers, e.g. -1,1 or --span=-0.5,0.5), got {text!r}") from None
+    return low, high
+
+
+def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path], split: str) -> Any:
+    """The split in memory (the library picks the subset), or the subset read from an image folder."""
+    from cnnkit.train.inference import dataset_for, sample_images
+
+    dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
+    if hasattr(dataset, "images"):
+        return dataset
+    # same seeded choice as the library's, so both paths evaluate the same images
+    return sample_images(run, config.subset or len(dataset), data=data, data_dir=data_dir, split=split,
+                         seed=config.seed)
+
+
+class _Bar:
+    """A rich progress bar over the grid points of this process; a no-op when disabled."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._progress = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(TextColumn("[bold]landscape"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("points"), console=Console(stderr=True))
+        self._task = None
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task("landscape", total=total)
+        self._progress.update(self._task, completed=done)
+
+
+def _write(folder: Path, result: Any) -> list[Path]:
+    from cnnkit.viz.landscape import (
+        plot_loss_contour,
+        plot_loss_line,
+        plot_loss_surface_3d,
+    )
+
+    title = f"{result.model}: {result.images:,} {result.extra.get('split', 'test')} images"
+    if result.dims == 1:
+        paths = [plot_loss_line(result.alphas, result.loss, result.accuracy, folder / "landscape-1d.png",
+                                title=f"{title}, one filter-normalised direction")]
+    else:
+        paths = [plot_loss_contour(result.alphas, result.betas, result.loss, folder / "landscape-2d.png",
+                                   accuracy=result.accuracy, title=title),
+                 plot_loss_surface_3d(result.alphas, result.betas, result.loss, folder / "landscape-3d.png",
+                                      title=title)]
+    result.save(folder / f"landscape-{result.dims}d.json")
+    return paths
+
+
+def _highlights(result: Any) -> tuple[tuple[str, str], ...]:
+    centre = result.center()
+    items = [("grid", "x".join([str(result.config.points)] * result.dims)), ("images", f"{result.images:,}")]
+    if centre is not None:
+        items += [("loss at the weights", f"{centre[0]:.4g}"), ("accuracy there", f"{centre[1]:.2%}")]
+    items.append(("time", f"{result.seconds:.1f} s on {result.processes} process(es)"))
+    return tuple(items)
+
+
+def _sections(result: Any, paths: list[Path]) -> list[Any]:
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.tables import key_value_table
+
+    config = result.config
+    text = ("Loss and accuracy of the network at theta + alpha d1" + (" + beta d2" if result.dims == 2 else "")
+            + ", where each direction is Gaussian noise rescaled filter by filter to the norm of the trained "
+            "filter (Li et al., 2018, arXiv:1712.09913). Biases and BatchNorm parameters stay fixed; BatchNorm "
+            "uses the trained running statistics. A sharp minimum shows as tightly packed contours around the "
+            "star, a flat one as a wide basin. The numbers are in landscape-" + f"{result.dims}d.json.")
+    table = key_value_table({
+        "model": result.model, "images": result.images, "points per axis": config.points,
+        "span": f"{config.span[0]:g} to {config.span[1]:g}", "seed": config.seed, "batch size": config.batch_size,
+        "processes": result.processes, "seconds": round(result.seconds, 2),
+        "min loss": float(result.loss.min()), "max loss": float(result.loss.max()),
+    })
+    return [ReportSection(title="Loss landscape", images=tuple(paths), text=text, table=table)]
