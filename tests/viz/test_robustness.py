@@ -9,7 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_comparison, plot_robustness_curves
+from cnnkit.viz.robustness import (
+    plot_adversarial_grid,
+    plot_destruction_rates,
+    plot_robustness_comparison,
+    plot_robustness_curves,
+)
 
 
 def _has_colour(pixels: np.ndarray, hex_colour: str, tolerance: int = 12) -> bool:
@@ -60,3 +65,12 @@ def test_robustness_plots_import_no_torch(tmp_path):
     code = ("import sys, cnnkit.viz.robustness as r; assert 'torch' not in sys.modules; "
             f"r.plot_robustness_curves([0, 1], {{'a': [1, 0]}}, {str(tmp_path / 'c.png')!r})")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_destruction_bars(tmp_path, read_png):
+    path = plot_destruction_rates(["jpeg q=75", "blur sigma=1"], {"FGSM": [0.1, float("nan")], "LL": [0.6, 0.7]},
+                                  tmp_path / "bars.png")
+    pixels = read_png(path)
+    assert _has_colour(pixels, "#2f6fd0") and _has_colour(pixels, "#e07a10")
+    with pytest.raises(ValueError, match="one rate per transformation"):
+        plot_destruction_rates(["jpeg q=75"], {"FGSM": [0.1, 0.2]}, tmp_path / "bad.png")

@@ -264,6 +264,7 @@ def _physical(source: Any, run: str, methods: list[str], eps_values: list[float]
     from cnnkit.attacks import DEFAULT_TRANSFORMS, destruction_table
     from cnnkit.cli.explain._common import output_dir, write_page
     from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.robustness import plot_destruction_rates
 
     named = {f"{_label(m, None)} eps={e:.4g}": _build(m, e, steps, seed) for m in methods for e in eps_values}
     table = destruction_table(source.model, x, y, named, DEFAULT_TRANSFORMS)
@@ -277,7 +278,9 @@ def _physical(source: Any, run: str, methods: list[str], eps_values: list[float]
     text = ("Destruction rate (Kurakin et al., 2017, eq. 1): among images classified correctly clean and wrongly "
             "adversarial, the fraction the transformation turns back into correctly classified ones. "
             f"Clean accuracy {table.clean_accuracy:.1%} on {table.count} images.")
-    page = write_page(folder, source, run, "--physical", [ReportSection("Destruction rate", text=text,
+    png = plot_destruction_rates(table.transforms, dict(zip(table.attacks, table.rates)), folder / "destruction.png",
+                                 title=f"destruction rate, {table.count} images")
+    page = write_page(folder, source, run, "--physical", [ReportSection("Destruction rate", images=(png,), text=text,
                       table=tuple(rows))], group="attack",
                       highlights=(("clean accuracy", f"{table.clean_accuracy:.1%}"), ("images", str(table.count))))
     if not quiet:

@@ -9,7 +9,12 @@ from cnnkit.viz.confusion import plot_confusion_matrix
 from cnnkit.viz.curves import plot_lr_schedule, plot_training_curves
 from cnnkit.viz.grids import plot_filters, plot_image_grid
 from cnnkit.viz.report import ReportSection, render_report, write_report
-from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_comparison, plot_robustness_curves
+from cnnkit.viz.robustness import (
+    plot_adversarial_grid,
+    plot_destruction_rates,
+    plot_robustness_comparison,
+    plot_robustness_curves,
+)
 from cnnkit.viz.tables import (
     Table,
     confusion_table,
@@ -28,6 +33,7 @@ __all__ = [
     "plot_adversarial_grid",
     "plot_robustness_curves",
     "plot_robustness_comparison",
+    "plot_destruction_rates",
     "ReportSection",
     "render_report",
     "write_report",

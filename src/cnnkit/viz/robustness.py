@@ -28,7 +28,7 @@ from cnnkit.viz._figure import (
 )
 from cnnkit.viz.grids import _as_images
 
-__all__ = ["plot_adversarial_grid", "plot_robustness_comparison", "plot_robustness_curves"]
+__all__ = ["plot_adversarial_grid", "plot_destruction_rates", "plot_robustness_comparison", "plot_robustness_curves"]
 
 _COLORS = ("#2f6fd0", "#e07a10", "#1f9d8a", "#c0392b", "#8e44ad", "#7f8c8d", "#b7950b", "#d35400", "#16a085")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
@@ -149,4 +149,37 @@ def plot_adversarial_grid(clean: Any, adversarial: Any, path: str | os.PathLike[
     fig.text(0.5, 1 - 0.40 / fig_h, f"perturbation shown as 0.5 + {amplification:.3g} x (adversarial - clean); "
              "red: prediction differs from the true label", ha="center", va="top", fontsize=SMALL_FONT - 1,
              color=NOTE_COLOR)
+    return save_figure(fig, path)
+
+
+def plot_destruction_rates(transforms: Sequence[str], rates: Mapping[str, Any], path: str | os.PathLike[str], *,
+                           title: str | None = None) -> Path:
+    """Destruction rate per transformation, one bar per attack (Kurakin et al., 2017, Figure 6).
+
+    ``rates`` maps an attack's name to one rate in [0, 1] per transformation (NaN, no image qualified: no bar).
+    """
+    names = list(rates)
+    if not names or not transforms:
+        raise ValueError("give at least one attack and one transformation")
+    values = np.array([to_numpy(rates[n]).astype(np.float64) for n in names])  # (A, T)
+    if values.shape != (len(names), len(transforms)):
+        raise ValueError(f"need one rate per transformation ({len(transforms)}) for each attack, got {values.shape}")
+    fig = new_figure(6.4, 1.2 + 0.22 * len(transforms) * max(1, len(names)) ** 0.5)
+    ax = fig.add_subplot()
+    style_axes(ax)
+    ax.grid(True, axis="x")
+    ax.grid(False, axis="y")
+    height = 0.8 / len(names)
+    rows = np.arange(len(transforms))
+    for a, name in enumerate(names):
+        ax.barh(rows - 0.4 + (a + 0.5) * height, 100 * np.nan_to_num(values[a]), height=height,
+                color=_COLORS[a % len(_COLORS)], label=name)
+    ax.set_yticks(rows, labels=list(transforms))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("destruction rate (%)")
+    # Below the axes: bars reach any length, so no corner inside is safe.
+    fig.legend(fontsize=SMALL_FONT, frameon=False, loc="outside lower center", ncol=min(3, len(names)))
+    ax.set_title(title or "adversarial images destroyed by each transformation", fontsize=TITLE_FONT,
+                 color=TEXT_COLOR)
     return save_figure(fig, path)
