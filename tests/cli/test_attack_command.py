@@ -112,7 +112,7 @@ def test_unreadable_image_and_no_dataset(digits_run, run_cli, capsys, tmp_path):
 def test_methods_from_other_modules_fail_cleanly_when_absent(digits_run, run_cli, capsys, tmp_path):
     import cnnkit.attacks
 
-    for method, needed in (("deepfool", "DeepFool"), ("universal", "universal_perturbation")):
+    for method, needed in (("deepfool", "DeepFool"), ("universal", "UniversalPerturbation")):
         if hasattr(cnnkit.attacks, needed):
             continue
         code, _, err = run_cli(["attack", str(digits_run), "--method", method, "--out", str(tmp_path), *ARGS], capsys)

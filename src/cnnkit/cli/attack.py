@@ -308,20 +308,20 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
     from cnnkit.viz.robustness import plot_adversarial_grid
 
     check_eps(xi, norm, name="--xi")
-    fit = getattr(attacks, "universal_perturbation", None)
+    universal = getattr(attacks, "UniversalPerturbation", None)
     apply = getattr(attacks, "Perturbation", None)
-    if fit is None or apply is None:
-        raise ConfigError("method 'universal' needs cnnkit.attacks.universal_perturbation and Perturbation, "
+    if universal is None or apply is None:
+        raise ConfigError("method 'universal' needs cnnkit.attacks.UniversalPerturbation and Perturbation, "
                           "which this cnnkit lacks")
     if images:
         raise ConfigError("--method universal fits on the run's training set; drop --image")
     if fit_count < 1:
         raise ConfigError(f"--fit-count must be >= 1, got {fit_count}")
     device = next(source.model.parameters()).device
-    x_fit, y_fit = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
+    x_fit, _ = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
     x, y, _ = _images(source, None, count, data, data_dir, seed)
-    fitted = fit(source.model, x_fit.to(device), xi=xi, norm=norm, seed=seed)
-    attack = fitted if isinstance(fitted, attacks.Attack) else apply(delta=fitted)
+    v = universal(xi=xi, norm=norm, seed=seed).fit(source.model, x_fit.to(device))  # (C, H, W)
+    attack = apply(delta=v)
     result = run_attack(attack, source.model, x, y)
     fooling = float((result.adv_pred != result.clean_pred).float().mean())
     folder = output_dir(source, run, "universal", out, group="attack")
