@@ -46,7 +46,7 @@ def test_bim_fools_more_than_fgsm_at_the_same_eps(digits_batch):
     from cnnkit.attacks import FGSM
 
     model, x, y = digits_batch
-    assert BIM(eps=0.1, alpha=0.01)(model, x, y).adv_accuracy <= FGSM(eps=0.1)(model, x, y).adv_accuracy
+    assert BIM(eps=0.1, alpha=0.01, steps=12)(model, x, y).adv_accuracy <= FGSM(eps=0.1)(model, x, y).adv_accuracy
 
 
 @pytest.mark.parametrize("kwargs,match", [({"eps": -1e-3}, "eps"), ({"eps": 1.01}, "eps"),

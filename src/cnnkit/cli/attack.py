@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
 
 def attack(
     run: str = RUN_ARG,
-    method: str = typer.Option("fgsm", "--method", "-m", help=f"Comma list of: {', '.join(METHODS)}."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help=f"Comma list of: {', '.join(METHODS)} "
+                                         "(default: fgsm; fgsm,bim,ll with --physical)."),
     eps: str = typer.Option("0.05,0.1,0.2", "--eps", help="Comma list of radii, pixels in [0, 1] (8/255 works)."),
     targeted: Optional[str] = typer.Option(None, "--targeted", help="Aim at a class: random, least-likely, "
                                            "or a class index or name."),
@@ -70,7 +71,7 @@ def attack(
 ) -> None:
     from cnnkit.errors import ConfigError
 
-    methods = _parse_methods(method, default="fgsm,bim,ll" if physical else None)
+    methods = _parse_methods(method or ("fgsm,bim,ll" if physical else "fgsm"))
     eps_values = _parse_eps(eps)
     if "universal" in methods and len(methods) > 1:
         raise ConfigError("--method universal runs on its own; drop the other methods")
@@ -99,11 +100,9 @@ def attack(
         _curves(source, run, attacks, eps_values, x, y, labelled, target, targeted, out, quiet)
 
 
-def _parse_methods(text: str, *, default: Optional[str]) -> list[str]:
+def _parse_methods(text: str) -> list[str]:
     from cnnkit.errors import ConfigError
 
-    if default is not None and text == "fgsm":
-        text = default
     names = [m.strip().lower() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in METHODS]
     if not names or unknown:
@@ -201,7 +200,7 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_curves
 
-    named = {_label(m, a): a for m, a in attacks.items()}
+    named = {_label(m): a for m, a in attacks.items()}
     curve = robustness_curve(source.model, x, y, named, eps_values, target=target)
     folder = output_dir(source, run, "-".join(attacks), out, group="attack")
     classes = source.info.classes
@@ -252,27 +251,26 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
     typer.echo(f"wrote {page}")
 
 
-def _label(method: str, attack: Any) -> str:
+def _label(method: str) -> str:
+    """The display name of a CLI method."""
     return {"fgsm": "FGSM", "bim": "BIM", "ll": "LL", "pgd": "PGD", "pgd-l2": "PGD-L2", "deepfool": "DeepFool",
             "lbfgs": "L-BFGS", "cw": "C&W-L2"}.get(method, method)
 
 
 def _physical(source: Any, run: str, methods: list[str], eps_values: list[float], steps: Optional[int], seed: int,
               x: Any, y: Any, out: Optional[Path], quiet: bool) -> None:
-    import math as _math
-
     from cnnkit.attacks import DEFAULT_TRANSFORMS, destruction_table
     from cnnkit.cli.explain._common import output_dir, write_page
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.robustness import plot_destruction_rates
 
-    named = {f"{_label(m, None)} eps={e:.4g}": _build(m, e, steps, seed) for m in methods for e in eps_values}
+    named = {f"{_label(m)} eps={e:.4g}": _build(m, e, steps, seed) for m in methods for e in eps_values}
     table = destruction_table(source.model, x, y, named, DEFAULT_TRANSFORMS)
     folder = output_dir(source, run, "physical", out, group="attack")
     header = ("transformation", *table.attacks)
     rows = [header, ("(adversarial accuracy)", *(f"{a:.1%}" for a in table.adv_accuracy))]
     for t, name in enumerate(table.transforms):
-        rows.append((name, *("-" if _math.isnan(r[t]) else f"{r[t]:.1%}" for r in table.rates)))
+        rows.append((name, *("-" if math.isnan(r[t]) else f"{r[t]:.1%}" for r in table.rates)))
     _write_json(folder / "destruction.json", {"run": run, "methods": {n: repr(a) for n, a in named.items()},
                                               **table.to_dict()})
     text = ("Destruction rate (Kurakin et al., 2017, eq. 1): among images classified correctly clean and wrongly "
