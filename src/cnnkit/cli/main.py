@@ -12,7 +12,19 @@ import sys
 import typer
 
 from cnnkit import __version__
-from cnnkit.cli import analysis, evaluate, explain, export, import_weights, models, ops, predict, report, train
+from cnnkit.cli import (
+    analysis,
+    attack,
+    evaluate,
+    explain,
+    export,
+    import_weights,
+    models,
+    ops,
+    predict,
+    report,
+    train,
+)
 
 __all__ = ["app", "main"]
 
@@ -37,7 +49,7 @@ def _root(
         raise typer.Exit()
 
 
-for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain):
+for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack):
     group.register(app)
 
 

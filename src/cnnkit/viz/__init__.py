@@ -10,6 +10,12 @@ from cnnkit.viz.curves import plot_lr_schedule, plot_training_curves
 from cnnkit.viz.grids import plot_filters, plot_image_grid
 from cnnkit.viz.landscape import plot_loss_contour, plot_loss_line, plot_loss_surface_3d
 from cnnkit.viz.report import ReportSection, render_report, write_report
+from cnnkit.viz.robustness import (
+    plot_adversarial_grid,
+    plot_destruction_rates,
+    plot_robustness_comparison,
+    plot_robustness_curves,
+)
 from cnnkit.viz.tables import (
     Table,
     confusion_table,
@@ -28,6 +34,10 @@ __all__ = [
     "plot_loss_line",
     "plot_loss_contour",
     "plot_loss_surface_3d",
+    "plot_adversarial_grid",
+    "plot_robustness_curves",
+    "plot_robustness_comparison",
+    "plot_destruction_rates",
     "ReportSection",
     "render_report",
     "write_report",

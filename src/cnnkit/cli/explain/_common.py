@@ -44,12 +44,12 @@ def pick_images(run: Any, images: Optional[list[Path]], count: int, data: Option
     return x.to(device), y.to(device), [run.info.classes[i] for i in y.tolist()]
 
 
-def output_dir(run: Any, source: str, command: str, out: Optional[Path]) -> Path:
-    """Where one invocation writes: --out, else RUN/explain/COMMAND or explain/MODEL/COMMAND."""
+def output_dir(run: Any, source: str, command: str, out: Optional[Path], *, group: str = "explain") -> Path:
+    """Where one invocation writes: --out, else RUN/GROUP/COMMAND or GROUP/MODEL/COMMAND (GROUP: explain, attack)."""
     from cnnkit.errors import OutputError
 
     folder = Path(out) if out is not None else (
-        run.path / "explain" / command if run.path is not None else Path("explain") / source / command)
+        run.path / group / command if run.path is not None else Path(group) / source / command)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -58,11 +58,11 @@ def output_dir(run: Any, source: str, command: str, out: Optional[Path]) -> Path
 
 
 def write_page(folder: Path, run: Any, source: str, command: str, sections: list[Any],
-               highlights: tuple[tuple[str, str], ...] = ()) -> Path:
+               highlights: tuple[tuple[str, str], ...] = (), *, group: str = "explain") -> Path:
     """``folder/index.html``: one offline page with the invocation's figures (and tables)."""
     from cnnkit.viz.report import write_report
 
     trained = "untrained" if run.path is None else f"trained on {run.info.dataset or 'imported weights'}"
-    return write_report(folder / "index.html", title=f"cnnkit explain {command}",
+    return write_report(folder / "index.html", title=f"cnnkit {group} {command}".rstrip(),
                         subtitle=f"{run.info.architecture} ({source}), {trained}",
                         highlights=highlights, sections=sections)
