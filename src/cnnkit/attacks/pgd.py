@@ -23,7 +23,33 @@ from cnnkit.attacks.norms import (
 )
 from cnnkit.errors import ConfigError
 
-__all__ = ["PGD"]
+__all__ = ["PGD", "pgd_steps"]
+
+
+def pgd_steps(
+    model: nn.Module,
+    x: Tensor,
+    x_start: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "inf",
+    target: Tensor | None = None,
+) -> Tensor:
+    """Projected gradient ascent (Madry et al., 2018): ``steps`` steps of size ``alpha`` from ``x_start``.
+
+    Each step follows the normalised input gradient, then projects onto the eps-ball around
+    ``x`` and the [0, 1] box. Shared by the PGD attack and adversarial training
+    (train/adversarial.py); the model runs in whatever mode the caller left it.
+    """
+    x_adv = x_start
+    for _ in range(steps):
+        grad, _ = input_gradient(model, x_adv, y, target)
+        x_adv = x_adv + alpha * normalize_step(grad, norm)
+        x_adv = (x + project(x_adv - x, eps, norm)).clamp(0, 1)
+    return x_adv
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,9 +85,5 @@ class PGD(Attack):
         return (x + random_start(x, self.eps, self.norm, generator)).clamp(0, 1)
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        x_adv = self.start(x)
-        for _ in range(self.steps):
-            grad, _ = input_gradient(model, x_adv, y, target)
-            x_adv = x_adv + self.step_size * normalize_step(grad, self.norm)
-            x_adv = (x + project(x_adv - x, self.eps, self.norm)).clamp(0, 1)
-        return x_adv
+        return pgd_steps(model, x, self.start(x), y, eps=self.eps, alpha=self.step_size, steps=self.steps,
+                         norm=self.norm, target=target)
