@@ -106,7 +106,7 @@ def test_fgsm_training_step_is_goodfellows_mixed_objective(tmp_path, monkeypatch
         torch.testing.assert_close(trained[name], want, rtol=1e-4, atol=1e-5)
     assert max(float((clean_step[k] - trained[k]).abs().max()) for k in trained) > 1e-3  # not a clean step
     record = read_metrics(run)[0]
-    assert record["train_loss"] == pytest.approx(float(loss), rel=1e-4)
+    assert record["train_loss"] == pytest.approx(loss.item(), rel=1e-4)
     assert "train_adv_acc" in record
     assert json.loads((run / "model.json").read_text())["training"]["adversarial"]["method"] == "fgsm"
 
@@ -137,25 +137,26 @@ def test_pgd_examples_stay_in_the_ball_and_box_and_leave_batchnorm_alone() -> No
 
 # --- robustness: FGSM training beats standard training under FGSM ----------------------------
 
-def test_fgsm_training_is_more_robust_to_fgsm_than_standard_training(digits_run, tmp_path, no_report) -> None:
-    eps = 0.1
-    standard = TrainConfig.from_file(digits_run / "config.json")  # FastNet, 3 epochs on digits
-    adversarial = standard.replace(adversarial="fgsm", adv_eps=eps, out=str(tmp_path), name="fgsm")
-    robust_dir = fit(adversarial, progress=False).run_dir
+TINY = dict(model="fastnet", data="digits", batch_size=64, lr=0.1, threads=1,
+            model_kwargs={"widths": [8, 16, 16], "depths": [1, 1, 1]})
 
+
+def test_fgsm_training_is_more_robust_to_fgsm_than_standard_training(tmp_path, no_report) -> None:
+    eps = 0.1
+    standard = TrainConfig(**TINY, epochs=3, out=str(tmp_path), name="standard")
     accuracy = {}
-    for name, run_dir in (("standard", digits_run), ("fgsm", robust_dir)):
-        run = open_model(run_dir, device="cpu")
+    for config in (standard, standard.replace(adversarial="fgsm", adv_eps=eps, name="fgsm")):
+        run = open_model(fit(config, progress=False).run_dir, device="cpu")
         test = dataset_for(run, split="test")
-        x, y = test.images.float() / 255, test.labels
-        accuracy[name] = FGSM(eps=eps)(run.model, x, y).adv_accuracy
-    assert accuracy["fgsm"] > accuracy["standard"] + 0.05, accuracy
+        x, y = test.images.float() / 255, test.labels  # (N, 1, 8, 8) in [0, 1]
+        accuracy[config.name] = FGSM(eps=eps)(run.model, x, y).adv_accuracy
+    # measured: 0.49 standard, 0.77 FGSM-trained (FastNet 8-16-16, 3 epochs, 359 test digits)
+    assert accuracy["fgsm"] > accuracy["standard"] + 0.1, accuracy
 
 
 # --- exact resume of a PGD-trained run ---------------------------------------------------------
 
-PGD_RUN = dict(model="fastnet", data="digits", epochs=1, batch_size=128, lr=0.1, augment=True, dropout=0.2,
-               threads=1, model_kwargs={"widths": [8, 16, 16], "depths": [1, 1, 1]},
+PGD_RUN = dict(TINY, epochs=1, batch_size=128, augment=True, dropout=0.2,  # every random stream matters
                adversarial="pgd", adv_eps=0.1, adv_steps=2, checkpoint_every=0)
 
 
