@@ -13,6 +13,10 @@ cost under 2% of the time since). A checkpoint holds everything later steps depe
 (train/checkpoint.py), and a resumed epoch redraws its permutation from the saved
 generator state and skips the batches already taken, so the final weights are bitwise
 those of the run never interrupted (CPU, same machine and threads).
+
+Adversarial training (``config.adversarial``: FGSM, Goodfellow et al., 2015, arXiv:1412.6572;
+PGD, Madry et al., 2018, arXiv:1706.06083) perturbs each batch in pixel space, after
+augmentation and before the model's Normalize layer; train/adversarial.py states its choices.
 """
 
 from __future__ import annotations
