@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.base import Attack
 from cnnkit.attacks.norms import check_eps
-from cnnkit.attacks.pgd import projected_gradient_steps
+from cnnkit.attacks.pgd import pgd_steps
 from cnnkit.errors import ConfigError
 
 __all__ = ["BIM"]
@@ -48,5 +48,5 @@ class BIM(Attack):
         return max(1, math.ceil(min(eps255 + 4, 1.25 * eps255) - 1e-9))
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        return projected_gradient_steps(model, x, x.clone(), y, target, eps=self.eps, norm=self.norm,
-                                        step_size=self.alpha, steps=self.num_steps)
+        return pgd_steps(model, x, x.clone(), y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
+                         norm=self.norm, target=target)

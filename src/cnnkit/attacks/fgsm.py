@@ -14,7 +14,17 @@ from torch import Tensor, nn
 from cnnkit.attacks.base import Attack, input_gradient
 from cnnkit.attacks.norms import check_eps
 
-__all__ = ["FGSM"]
+__all__ = ["FGSM", "fgsm_step"]
+
+
+def fgsm_step(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, target: Tensor | None = None) -> Tensor:
+    """One fast-gradient-sign step (Goodfellow et al., 2015): x + eps * sign(grad_x loss), not clipped.
+
+    Shared by the FGSM attack and adversarial training (train/adversarial.py); the model runs in
+    whatever mode the caller left it, and only the gradient with respect to x is taken.
+    """
+    grad, _ = input_gradient(model, x, y, target)
+    return x + eps * grad.sign()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,5 +38,4 @@ class FGSM(Attack):
         check_eps(self.eps, self.norm)
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        grad, _ = input_gradient(model, x, y, target)
-        return x + self.eps * grad.sign()
+        return fgsm_step(model, x, y, self.eps, target=target)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.attacks.bim import BIM
-from cnnkit.attacks.pgd import projected_gradient_steps
+from cnnkit.attacks.pgd import pgd_steps
 
 __all__ = ["LeastLikely", "least_likely_class"]
 
@@ -39,5 +39,5 @@ class LeastLikely(BIM):
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         y_ll = least_likely_class(model, x)  # (N,)
-        return projected_gradient_steps(model, x, x.clone(), y, y_ll, eps=self.eps, norm=self.norm,
-                                        step_size=self.alpha, steps=self.num_steps)
+        return pgd_steps(model, x, x.clone(), y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
+                         norm=self.norm, target=y_ll)

@@ -23,7 +23,34 @@ from cnnkit.attacks.norms import (
 )
 from cnnkit.errors import ConfigError
 
-__all__ = ["PGD", "projected_gradient_steps"]
+__all__ = ["PGD", "pgd_steps"]
+
+
+def pgd_steps(
+    model: nn.Module,
+    x: Tensor,
+    x_start: Tensor,
+    y: Tensor,
+    *,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "inf",
+    target: Tensor | None = None,
+) -> Tensor:
+    """Projected gradient ascent (Madry et al., 2018): ``steps`` steps of size ``alpha`` from ``x_start``.
+
+    Each step follows the normalised input gradient, then projects onto the eps-ball around
+    ``x`` and the [0, 1] box. The one iteration of PGD, BIM and the least-likely class method
+    (Kurakin et al., 2017) and of adversarial training (train/adversarial.py); the model runs
+    in whatever mode the caller left it.
+    """
+    x_adv = x_start
+    for _ in range(steps):
+        grad, _ = input_gradient(model, x_adv, y, target)
+        x_adv = x_adv + alpha * normalize_step(grad, norm)
+        x_adv = (x + project(x_adv - x, eps, norm)).clamp(0, 1)
+    return x_adv
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,17 +86,5 @@ class PGD(Attack):
         return (x + random_start(x, self.eps, self.norm, generator)).clamp(0, 1)
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        return projected_gradient_steps(model, x, self.start(x), y, target, eps=self.eps, norm=self.norm,
-                                        step_size=self.step_size, steps=self.steps)
-
-
-def projected_gradient_steps(model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, target: Tensor | None, *,
-                             eps: float, norm: str, step_size: float, steps: int) -> Tensor:
-    """The iteration PGD (Madry et al., 2018) and BIM (Kurakin et al., 2017) share: from ``x_adv``,
-    ``steps`` steps of ``step_size`` along the normalised gradient of the adversarial loss, each
-    followed by projection onto the eps-ball around ``x`` and the [0, 1] box."""
-    for _ in range(steps):
-        grad, _ = input_gradient(model, x_adv, y, target)
-        x_adv = x_adv + step_size * normalize_step(grad, norm)
-        x_adv = (x + project(x_adv - x, eps, norm)).clamp(0, 1)
-    return x_adv
+        return pgd_steps(model, x, self.start(x), y, eps=self.eps, alpha=self.step_size, steps=self.steps,
+                         norm=self.norm, target=target)

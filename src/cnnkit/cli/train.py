@@ -14,6 +14,9 @@ Examples:
   cnnkit train --recipe fast                      93% in under 3 min on 2 CPU cores
   cnnkit train --recipe fast --epochs 4           91% in about 30 s
   cnnkit train --model fastnet --data digits --epochs 5
+  cnnkit train --adversarial pgd --eps 0.1 --adv-steps 5 --epochs 4
+                                                  PGD training (Madry et al.): 71% under PGD-20 at eps 0.1
+  cnnkit train --adversarial fgsm --eps 0.1       FGSM training (Goodfellow et al.): 65% under PGD-20
   cnnkit train --config runs/RUN/config.json      re-run a run exactly
   cnnkit train --resume runs/RUN                  continue a killed or stopped run exactly
   torchrun --nproc-per-node 2 -m cnnkit train     data-parallel over 2 processes
@@ -43,6 +46,15 @@ def train(
     step_gamma: Optional[float] = typer.Option(None, help="Step schedule: decay factor."),
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing, e.g. 0.1."),
     dropout: Optional[float] = typer.Option(None, help="Dropout probability in the classifier."),
+    adversarial: Optional[str] = typer.Option(
+        None, help="Adversarial training: fgsm (Goodfellow et al., 2015) or pgd (Madry et al., 2018)."
+    ),
+    eps: Optional[float] = typer.Option(None, help="Adversarial training: L-inf radius in pixels of [0, 1], e.g. 0.1."),
+    adv_steps: Optional[int] = typer.Option(None, help="PGD training: steps per batch (default 10)."),
+    adv_alpha: Optional[float] = typer.Option(None, help="PGD training: step size in pixels (default 2.5 eps / steps)."),
+    adv_ratio: Optional[float] = typer.Option(
+        None, help="Weight of the clean loss in R J(x) + (1 - R) J(x_adv) (default: fgsm 0.5, pgd 0)."
+    ),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Random crop and flip on each batch."),
     tta: Optional[bool] = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation with mirror images."),
     seed: Optional[int] = typer.Option(None, help="Random seed; same seed, same weights."),
@@ -80,6 +92,8 @@ def train(
         "nesterov": nesterov, "weight_decay": weight_decay, "schedule": schedule,
         "warmup_epochs": warmup_epochs, "step_epochs": step_epochs, "step_gamma": step_gamma,
         "label_smoothing": label_smoothing, "dropout": dropout, "augment": augment, "tta": tta,
+        "adversarial": adversarial, "adv_eps": eps, "adv_steps": adv_steps, "adv_alpha": adv_alpha,
+        "adv_ratio": adv_ratio,
         "seed": seed, "threads": threads, "device": device, "amp": amp, "num_workers": workers,
         "reference_ops": reference_ops,
         "eval_every": eval_every, "out": str(out) if out else None, "name": name,
@@ -88,7 +102,7 @@ def train(
         fixed = [k for k, v in flags.items() if v is not None and k != "num_workers"]
         fixed += [flag for flag, v in (("config", config), ("recipe", recipe)) if v is not None]
         if fixed:
-            name_ = fixed[0].replace("_", "-")
+            name_ = "eps" if fixed[0] == "adv_eps" else fixed[0].replace("_", "-")
             raise ConfigError(
                 f"--resume continues the run as its config.json says; drop --{name_} "
                 f"(only --checkpoint-every, --workers and --quiet may change)"

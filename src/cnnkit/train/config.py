@@ -14,12 +14,15 @@ from typing import Any
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "AMP_MODES", "DEVICES"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "AMP_MODES", "DEVICES", "ADVERSARIAL_METHODS"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+ADVERSARIAL_METHODS = ("fgsm", "pgd")
+ADV_DEFAULT_STEPS = 10           # PGD steps per training batch (Madry et al. use 7 on CIFAR-10)
+ADV_DEFAULT_RATIO = {"fgsm": 0.5, "pgd": 0.0}  # weight of the clean loss: Goodfellow's 0.5, Madry's 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +51,14 @@ class TrainConfig:
     step_epochs: int = 3               # step schedule: epochs between decays
     step_gamma: float = 0.1            # step schedule: factor of each decay
     label_smoothing: float = 0.0       # probability mass spread over all classes
+
+    # adversarial training (train/adversarial.py); all None for a standard run
+    adversarial: str | None = None     # None, "fgsm" (Goodfellow et al., 2015) or "pgd" (Madry et al., 2018)
+    adv_eps: float | None = None       # L-inf radius in pixel units of [0, 1] (before normalisation)
+    adv_steps: int | None = None       # PGD steps per batch; None: 10
+    adv_alpha: float | None = None     # PGD step size, pixel units; None: 2.5 * adv_eps / adv_steps
+    adv_ratio: float | None = None     # weight R of the clean loss in R * J(x) + (1 - R) * J(x_adv);
+                                       # None: 0.5 for fgsm (Goodfellow), 0 for pgd (Madry)
 
     # data pipeline
     augment: bool = False              # random crop with padding, flip where the dataset allows
@@ -106,8 +117,50 @@ class TrainConfig:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if not isinstance(self.model_kwargs, dict):
             raise ConfigError("model_kwargs must be a JSON object")
+        self._check_adversarial()
         if self.name is not None and (not self.name or "/" in self.name or self.name.startswith(".")):
             raise ConfigError(f"run name {self.name!r} must be a plain directory name")
+
+    def _check_adversarial(self) -> None:
+        given = [flag for name, flag in _ADV_FLAGS.items() if getattr(self, name) is not None]
+        if self.adversarial is None:
+            if given:
+                raise ConfigError(f"{given[0]} applies to adversarial training only; "
+                                  "add --adversarial fgsm or --adversarial pgd")
+            return
+        if self.adversarial not in ADVERSARIAL_METHODS:
+            raise ConfigError(f"unknown adversarial training method {self.adversarial!r}; "
+                              f"choose one of {', '.join(ADVERSARIAL_METHODS)}")
+        eps = self.adv_eps
+        if eps is None:
+            raise ConfigError(f"--adversarial {self.adversarial} needs --eps, the L-inf radius in pixels of [0, 1] "
+                              "(e.g. --eps 0.1 for Fashion-MNIST, 0.031 = 8/255 for CIFAR)")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+            raise ConfigError(f"adv_eps (--eps) must be in (0, 1] (pixel units of [0, 1]), got {eps!r}")
+        if self.adversarial == "fgsm":
+            for name in ("adv_steps", "adv_alpha"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{_ADV_FLAGS[name]} applies to --adversarial pgd only; "
+                                      "FGSM takes one step of size eps")
+        if self.adv_steps is not None:
+            _at_least("adv_steps", self.adv_steps, 1)
+        alpha = self.adv_alpha
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1):
+            raise ConfigError(f"adv_alpha (--adv-alpha) must be in (0, 1] (pixel units), got {alpha!r}")
+        ratio = self.adv_ratio
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1):
+            raise ConfigError(f"adv_ratio (--adv-ratio) must be in [0, 1] (the clean loss's weight), got {ratio!r}")
+
+    @property
+    def adversarial_settings(self) -> dict[str, Any] | None:
+        """The adversarial training actually run, defaults resolved: method, eps, steps, alpha, ratio."""
+        if self.adversarial is None:
+            return None
+        steps = 1 if self.adversarial == "fgsm" else (self.adv_steps or ADV_DEFAULT_STEPS)
+        eps = float(self.adv_eps)
+        alpha = eps if self.adversarial == "fgsm" else float(self.adv_alpha or 2.5 * eps / steps)
+        ratio = float(self.adv_ratio if self.adv_ratio is not None else ADV_DEFAULT_RATIO[self.adversarial])
+        return {"method": self.adversarial, "eps": eps, "steps": steps, "alpha": alpha, "ratio": ratio}
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as JSON values."""
@@ -146,6 +199,9 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (and checked again)."""
         return dataclasses.replace(self, **changes)
+
+
+_ADV_FLAGS = {"adv_eps": "--eps", "adv_steps": "--adv-steps", "adv_alpha": "--adv-alpha", "adv_ratio": "--adv-ratio"}
 
 
 def _at_least(name: str, value: int, minimum: int) -> None:

@@ -13,6 +13,10 @@ cost under 2% of the time since). A checkpoint holds everything later steps depe
 (train/checkpoint.py), and a resumed epoch redraws its permutation from the saved
 generator state and skips the batches already taken, so the final weights are bitwise
 those of the run never interrupted (CPU, same machine and threads).
+
+Adversarial training (``config.adversarial``: FGSM, Goodfellow et al., 2015, arXiv:1412.6572;
+PGD, Madry et al., 2018, arXiv:1706.06083) perturbs each batch in pixel space, after
+augmentation and before the model's Normalize layer; train/adversarial.py states its choices.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from cnnkit.errors import CheckpointError, CnnkitError, ConfigError
 from cnnkit.layers import Normalize
 from cnnkit.layers.reference import use_reference_ops
 from cnnkit.models import create_model, get_model_entry
+from cnnkit.train.adversarial import AdversarialTraining, keep_batchnorm_statistics
 from cnnkit.train.checkpoint import (
     Checkpoint,
     has_checkpoint,
@@ -273,6 +278,7 @@ def _run(
                         "resumed": trainer.resumed,
                         "checkpoints": trainer.checkpoints,
                         "checkpoint_seconds": round(trainer.checkpoint_seconds, 4),
+                        **({"adversarial": config.adversarial_settings} if config.adversarial else {}),
                     },
                 )
                 save_model(run_dir, network, info)
@@ -353,6 +359,7 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(device.type) if amp == torch.float16 else None
         self.task = task_for(model[-1], label_smoothing=config.label_smoothing)  # model[-1]: the network
         self.has_aux = any(hasattr(m, "aux_logits") for m in model.modules())  # GoogLeNet's aux heads
+        self.adversary = AdversarialTraining.from_config(config)  # None: standard training
         self.order = torch.Generator().manual_seed(config.seed)  # the order of the training images
         # crops and flips; each process augments its own share differently
         self.augmentation = torch.Generator().manual_seed(config.seed + 1 + 1000 * ddp.rank)
@@ -380,6 +387,7 @@ class _Trainer:
     def _reset_sums(self) -> None:
         self.loss_sum = torch.zeros((), device=self.device)
         self.score_sum = torch.zeros((), device=self.device, dtype=torch.int64)
+        self.adv_score_sum = torch.zeros((), device=self.device, dtype=torch.int64)  # adversarial training only
         self.seen = 0
         self.epoch_seconds = 0.0
 
@@ -396,6 +404,7 @@ class _Trainer:
             "augmentation": self.augmentation.get_state(),
             "loss_sum": self.loss_sum,
             "score_sum": self.score_sum,
+            "adv_score_sum": self.adv_score_sum,
             "seen": self.seen,
             "epoch_seconds": self.epoch_seconds + time.perf_counter() - self._epoch_clock,
         }
@@ -455,6 +464,8 @@ class _Trainer:
             self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
             self.loss_sum = mine["loss_sum"].to(self.device)
             self.score_sum = mine["score_sum"].to(self.device)
+            if "adv_score_sum" in mine:  # checkpoints written before adversarial training lack it
+                self.adv_score_sum = mine["adv_score_sum"].to(self.device)
             self.seen, self.epoch_seconds = int(mine["seen"]), float(mine["epoch_seconds"])
             self.elapsed_before = float(meta["elapsed"])
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
@@ -504,8 +515,11 @@ class _Trainer:
                 x = augment_batch(x, spec, self.augmentation)
             x = x.contiguous(memory_format=memory_format)
             with autocast():
-                output = self.train_model(x)
-                loss = self.task.loss(output, y, aux=aux_logits(self.model) if self.has_aux else None)
+                if self.adversary is None:
+                    output = self.train_model(x)
+                    loss = self.task.loss(output, y, aux=self._aux())
+                else:
+                    output, loss = self._adversarial_loss(x, y, memory_format)
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -540,15 +554,45 @@ class _Trainer:
                 self._interrupted()
         self._end_epoch(bar)
 
+    def _aux(self) -> tuple[torch.Tensor, ...] | None:
+        """The auxiliary heads' logits of the last training forward (GoogLeNet), else None."""
+        return aux_logits(self.model) if self.has_aux else None
+
+    def _adversarial_loss(
+        self, x: torch.Tensor, y: torch.Tensor, memory_format: torch.memory_format
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """R * J(x, y) + (1 - R) * J(x_adv, y) (Goodfellow et al., 2015; R = 0 is Madry et al., 2018).
+
+        Returns the clean batch's output (for train_acc) and the loss; counts the adversarial
+        batch's correct predictions in ``adv_score_sum``. See train/adversarial.py for the choices.
+        """
+        adversary = self.adversary
+        x_adv = adversary.examples(self.model, x, y).contiguous(memory_format=memory_format)  # (N, C, H, W)
+        if adversary.ratio > 0:
+            output = self.train_model(x)
+            clean_loss = self.task.loss(output, y, aux=self._aux())
+        else:  # Madry: no clean term; one forward without gradient still gives train_acc
+            with torch.no_grad(), keep_batchnorm_statistics(self.model):
+                output = self.model(x)
+        adv_output = self.train_model(x_adv)
+        loss = self.task.loss(adv_output, y, aux=self._aux())
+        if adversary.ratio > 0:
+            loss = adversary.ratio * clean_loss + (1 - adversary.ratio) * loss
+        self.adv_score_sum += self.task.score(adv_output.detach(), y)
+        return output, loss
+
     def _end_epoch(self, bar: TrainProgress) -> None:
         """Evaluate, append the epoch's record, and checkpoint the start of the next epoch."""
         config, epoch = self.config, self.epoch
         train_seconds = self.epoch_seconds + time.perf_counter() - self._epoch_clock
-        loss_sum, score_sum, seen = self.ddp.sum(self.loss_sum.item(), self.score_sum.item(), self.seen)
+        loss_sum, score_sum, adv_score_sum, seen = self.ddp.sum(
+            self.loss_sum.item(), self.score_sum.item(), self.adv_score_sum.item(), self.seen
+        )
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / seen,
             "train_acc": score_sum / seen,
+            **({"train_adv_acc": adv_score_sum / seen} if self.adversary is not None else {}),
             "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": round(train_seconds, 4),
             "images_per_s": round(seen / train_seconds, 1),
