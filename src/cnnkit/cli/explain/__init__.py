@@ -14,5 +14,10 @@ explain_app = typer.Typer(
 )
 
 
+from cnnkit.cli.explain import attribution  # noqa: E402
+
+attribution.register(explain_app)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(explain_app, name="explain")
