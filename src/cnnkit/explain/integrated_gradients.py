@@ -19,7 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.class_score import Target, check_batch, resolve_target, score_gradient
+from cnnkit.explain.class_score import (
+    Target,
+    auto_batch_size,
+    check_batch,
+    per_image_target,
+    resolve_target,
+    score_gradient,
+)
 from cnnkit.train.inference import frozen
 
 __all__ = ["METHODS", "completeness_error", "integrated_gradients", "quadrature"]
@@ -69,25 +76,23 @@ def integrated_gradients(
     baseline: Tensor | float | None = None,
     steps: int = 64,
     method: str = "gausslegendre",
-    batch_size: int = 1024,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Integrated Gradients attributions (x - x') * integral of dS_c/dx on the path, (N, C, H, W) (Sundararajan et al., 2017).
 
     ``baseline`` is None (black), a float pixel value or a tensor broadcastable to ``x``;
     ``method`` one of ``METHODS`` (Gauss-Legendre is exact for polynomials of degree < 2 steps);
-    ``batch_size`` caps the rows (images x steps) of one forward/backward pass.
+    ``batch_size`` caps the rows (images x steps) of one forward/backward pass (None: ~8 MB of pixels).
     """
     x = check_batch(x)
     base = _baseline(baseline, x)                                            # (N, C, H, W)
     alphas, weights = quadrature(method, steps)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1 rows, got {batch_size!r}")
+    batch_size = auto_batch_size(x, batch_size)
     count = x.shape[0]
     alpha = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)         # (S,)
     weight = torch.as_tensor(weights, dtype=x.dtype, device=x.device)       # (S,)
     with frozen(model):
-        with torch.no_grad():
-            classes = resolve_target(target, model(x))                       # (N,)
+        classes = per_image_target(model, x, target)                         # (N,)
         delta = x - base                                                     # (N, C, H, W)
         total = torch.zeros_like(x)                                          # sum_k w_k grad(a_k)
         rows = count * steps                                                 # row r: image r // S, step r % S

@@ -12,7 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.class_score import Target, check_batch, resolve_target, score_gradient
+from cnnkit.explain.class_score import (
+    Target,
+    auto_batch_size,
+    check_batch,
+    per_image_target,
+    score_gradient,
+)
 from cnnkit.explain.saliency import saliency_map
 from cnnkit.train.inference import frozen
 
@@ -26,7 +32,7 @@ def smoothgrad_gradient(
     *,
     samples: int = 50,
     noise: float = 0.15,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     seed: int = 0,
     squared: bool = False,
 ) -> Tensor:
@@ -40,12 +46,10 @@ def smoothgrad_gradient(
         raise ConfigError(f"samples must be an int >= 1, got {samples!r}")
     if not 0.0 <= float(noise) <= 10.0:
         raise ConfigError(f"noise must be a fraction of the image's value range in [0, 10] (0.1-0.2 is usual), got {noise}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1 rows, got {batch_size!r}")
+    batch_size = auto_batch_size(x, batch_size)
     count = x.shape[0]
     with frozen(model):
-        with torch.no_grad():
-            classes = resolve_target(target, model(x))                       # (N,)
+        classes = per_image_target(model, x, target)                         # (N,)
         span = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).clamp_min(0)   # (N,) x_max - x_min
         sigma = (float(noise) * span).repeat_interleave(samples)            # (N*S,)
         rows_target = classes.repeat_interleave(samples)                    # (N*S,)
@@ -68,7 +72,7 @@ def smoothgrad(
     *,
     samples: int = 50,
     noise: float = 0.15,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     seed: int = 0,
     squared: bool = False,
 ) -> Tensor:
