@@ -92,16 +92,22 @@ def methods(model, x, target, captum):  # type: ignore[no-untyped-def]
     }
 
 
-def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
-    """Wall times of both, one warm-up each, then ``repeats`` rounds alternating which runs first."""
-    ours(), theirs()
+def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int,
+              least: float = 1.0) -> tuple[list[float], list[float]]:
+    """Seconds per call of both: one warm-up each, then ``repeats`` rounds alternating which runs
+    first; a round repeats a fast call until it lasts about ``least`` seconds (less scheduler noise)."""
+    began = time.perf_counter()
+    ours()
+    theirs()
+    inner = max(1, round(least / max((time.perf_counter() - began) / 2, 1e-6)))
     times: tuple[list[float], list[float]] = ([], [])
     for r in range(repeats):
         order = [(0, ours), (1, theirs)] if r % 2 == 0 else [(1, theirs), (0, ours)]
         for slot, call in order:
             began = time.perf_counter()
-            call()
-            times[slot].append(time.perf_counter() - began)
+            for _ in range(inner):
+                call()
+            times[slot].append((time.perf_counter() - began) / inner)
     return times
 
 

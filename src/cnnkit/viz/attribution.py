@@ -86,8 +86,13 @@ def plot_attributions(
                 values, signed = _scaled(arrays[name][row])
                 if name in overlay:
                     ax.imshow(grey[row], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-                    ax.imshow(values, cmap="jet", vmin=-1.0 if signed else 0.0, vmax=1.0, alpha=0.5,
-                              interpolation="bilinear")
+                    if np.abs(values).max() > 0:
+                        ax.imshow(values, cmap="jet", vmin=-1.0 if signed else 0.0, vmax=1.0, alpha=0.5,
+                                  interpolation="bilinear")
+                    else:  # e.g. Grad-CAM's ReLU removed every channel: say so instead of a flat tint
+                        ax.text(0.5, 0.06, "map is zero", transform=ax.transAxes, ha="center", va="bottom",
+                                fontsize=SMALL_FONT - 1.5, color="white",
+                                bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 1.5})
                 elif signed:
                     ax.imshow(values, cmap="RdBu_r", vmin=-1.0, vmax=1.0, interpolation="nearest")
                 else:
