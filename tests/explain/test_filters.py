@@ -13,14 +13,14 @@ from cnnkit.viz.grids import plot_filters
 
 
 def test_first_layer_keeps_its_image_channels_and_deeper_layers_are_capped():
-    model = open_model("resnet18", input_size=32).model
+    model = open_model("lenet5", in_chans=3).model
     network = model[1]
     first = layer_filters(model)
-    assert torch.equal(first, network.conv1.weight.detach()[:64])       # (64, 3, k, k): RGB pictures
-    deep = layer_filters(model, "layer3.0.conv2", max_filters=10, max_inputs=5)
-    assert torch.equal(deep, network.layer3[0].conv2.weight.detach()[:10, :5])
-    assert layer_filters(model, max_filters=3, max_inputs=1).shape == (3, 3, *network.conv1.weight.shape[2:])
-    assert conv_layers(model)[0] == "conv1" and "layer4.1.conv2" in conv_layers(model)
+    assert torch.equal(first, network.features[0].weight.detach())       # (6, 3, 5, 5): RGB pictures
+    assert layer_filters(model, max_filters=3, max_inputs=1).shape == (3, 3, 5, 5)
+    deep = layer_filters(model, "features.3", max_filters=10, max_inputs=4)
+    assert torch.equal(deep, network.features[3].weight.detach()[:10, :4])
+    assert conv_layers(model) == ["features.0", "features.3"]
 
 
 def test_errors_name_the_valid_layers(reuse_model):

@@ -57,11 +57,11 @@ def test_default_layer_is_the_last_spatial_one(reuse_model, reuse_images):
     assert default_layer(lenet, torch.rand(1, 1, 28, 28)) == "features.5"
 
 
-def test_resnet18_in_place_relus(untrained_run):
+def test_resnet18_in_place_relus():
     from cnnkit.train.inference import open_model
 
-    model = open_model(untrained_run("resnet18", in_chans=3, input_size=32)).model
-    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    model = open_model("resnet18", input_size=16).model
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     expected = _formula(model, x, torch.tensor([3, 4]), "1.layer2.1.relu", 2)
     ours = gradcam(model, x, torch.tensor([3, 4]), layer="layer2.1.relu#2")
     assert torch.allclose(ours, expected, atol=1e-5, rtol=1e-4)
