@@ -14,8 +14,9 @@ ResNet-18 at 32x32 (fresh seeded weights, random images, batch 4). Every image i
 the range [0, 1] exactly, so captum's single stdev equals cnnkit's per-image sigma, and
 SmoothGrad's outputs are compared with the same noise (captum draws from torch's global RNG
 seeded like cnnkit's generator, one draw for all rows). Each tool keeps its default chunking in
-the timed runs. Target: cnnkit >= 1.0x captum's throughput. Writes
-benchmarks/results/explain_speed.json.
+the timed runs. Target: cnnkit >= 1.0x captum's throughput. On a shared, loaded machine use --threads 1:
+two OpenMP threads per process on an oversubscribed CPU made small ResNet batches ~50x slower
+and the ratios noise. Writes benchmarks/results/explain_speed.json.
 """
 
 from __future__ import annotations
