@@ -18,5 +18,10 @@ from cnnkit.cli.explain import landscape as _landscape  # noqa: E402  (each comm
 _landscape.register(explain_app)
 
 
+from cnnkit.cli.explain import attribution  # noqa: E402
+
+attribution.register(explain_app)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(explain_app, name="explain")
