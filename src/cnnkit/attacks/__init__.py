@@ -4,7 +4,14 @@
 """
 
 from cnnkit.attacks.base import Attack, AttackResult
+from cnnkit.attacks.carlini_wagner import CarliniWagnerL2
+from cnnkit.attacks.deepfool import DeepFool
 from cnnkit.attacks.fgsm import FGSM
+from cnnkit.attacks.lbfgs import LBFGS
 from cnnkit.attacks.pgd import PGD
+from cnnkit.attacks.universal import Perturbation, UniversalPerturbation, fooling_rate
 
-__all__ = ["FGSM", "PGD", "Attack", "AttackResult"]
+__all__ = [
+    "FGSM", "LBFGS", "PGD", "Attack", "AttackResult", "CarliniWagnerL2", "DeepFool", "Perturbation",
+    "UniversalPerturbation", "fooling_rate",
+]
