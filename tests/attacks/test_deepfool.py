@@ -11,6 +11,16 @@ from cnnkit.errors import ConfigError
 from cnnkit.train.inference import open_model, sample_images
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: these tiny batches gain nothing from more, and lose a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+
 def _linear(classes: int = 4, pixels: int = 16, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(pixels, classes))

@@ -6,9 +6,13 @@ curvature pairs stay valid), loss_f is the cross-entropy of the target l (target
 paper's form) or, untargeted, the hinge max(f_y - max_{k != y} f_k + margin, 0), which is
 zero once the label has changed by ``margin`` logits.
 
-The box: torch.optim.LBFGS has no bounds, so the search runs over w with x + r =
-(tanh(w) + 1) / 2, which stays inside [0, 1] for every w (Carlini & Wagner's change of
-variables) instead of L-BFGS-B's projected steps.
+The box: torch.optim.LBFGS has no bounds, so it minimises c * ||r||^2 + loss_f(clip(x + r), l)
+over unconstrained r, with clip to [0, 1]. This has the same minimiser as the boxed problem:
+any coordinate of r beyond a face of the box can be pulled back to the face without changing
+the loss, and that lowers ||r||^2, so the minimiser lies inside the box. (Carlini & Wagner's
+tanh change of variables was tried first: at pixels that sit on 0 or 1, as most of an MNIST
+image does, tanh's derivative is ~1e-6, which leaves L-BFGS's shared curvature estimate
+badly scaled and the attack stuck; Adam, per coordinate, does not mind.)
 
 The search over c: c weighs the norm, so a larger c gives a smaller r; the paper's "minimum c
 for which the minimiser satisfies f(x + r) = l" is read, with c moved onto the loss as
@@ -54,27 +58,26 @@ class LBFGS(Attack):
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         n = len(x)
-        w0 = torch.atanh((2 * x - 1) * (1 - 1e-6))              # (N, C, H, W): x in tanh space
         c = torch.full((n,), self.c, device=x.device)
         lo, hi = torch.zeros_like(c), torch.full_like(c, float("inf"))
         best_l2 = torch.full_like(c, float("inf"))
         best = x.clone()
         for _ in range(self.search_steps):
-            w = w0.clone().requires_grad_(True)
-            optimizer = torch.optim.LBFGS([w], lr=1, max_iter=self.steps, history_size=self.history_size,
+            r = torch.zeros_like(x, requires_grad=True)             # (N, C, H, W)
+            optimizer = torch.optim.LBFGS([r], lr=1, max_iter=self.steps, history_size=self.history_size,
                                           line_search_fn="strong_wolfe")
 
-            def closure(w: Tensor = w, c: Tensor = c) -> Tensor:
+            def closure(r: Tensor = r, c: Tensor = c) -> Tensor:
                 optimizer.zero_grad()
                 with torch.enable_grad():
-                    x_new = (torch.tanh(w) + 1) / 2
-                    loss = (c * (x_new - x).flatten(1).square().sum(1) + self._loss(model(x_new), y, target)).sum()
+                    x_new = (x + r).clamp(0, 1)
+                    loss = (c * r.flatten(1).square().sum(1) + self._loss(model(x_new), y, target)).sum()
                     loss.backward()
                 return loss
 
             optimizer.step(closure)
             with torch.no_grad():
-                x_new = (torch.tanh(w) + 1) / 2
+                x_new = (x + r).clamp(0, 1)
                 pred = model(x_new).argmax(1)
                 won = pred.eq(target) if target is not None else pred.ne(y)
                 l2 = (x_new - x).flatten(1).norm(dim=1)
