@@ -39,9 +39,11 @@ def test_reaches_the_target_rate_inside_the_ball(digits_run, norm: str, xi: floa
 
 def test_a_small_ball_is_respected_even_when_the_target_is_out_of_reach(digits_run) -> None:
     run = open_model(digits_run)
+    run.model.train()
     x, _ = sample_images(run, 16, seed=1)
     v = UniversalPerturbation(xi=0.01, norm="inf", fooling_target=1.0, max_passes=2, deepfool_steps=3).fit(run.model, x)
     assert float(v.abs().max()) <= 0.01 + 1e-7
+    assert run.model.training and all(p.requires_grad and p.grad is None for p in run.model.parameters())
 
 
 def test_perturbation_applies_v_as_an_attack(digits_run) -> None:
