@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.base import Attack
 from cnnkit.attacks.deepfool import deepfool
+from cnnkit.attacks.evaluate import predict
 from cnnkit.attacks.norms import check_eps, check_norm, project
 from cnnkit.errors import ConfigError
 from cnnkit.train.inference import frozen
@@ -71,7 +72,7 @@ class UniversalPerturbation:
         generator = torch.Generator().manual_seed(self.seed)
         v = torch.zeros_like(x[0])                                   # (C, H, W)
         with frozen(model):
-            clean = _predict(model, x)
+            clean = predict(model, x, batch_size=1000)
             for done in range(1, self.max_passes + 1):
                 order = torch.randperm(len(x), generator=generator).to(x.device)
                 for start in range(0, len(x), self.batch_size):
@@ -83,7 +84,7 @@ class UniversalPerturbation:
                         continue
                     moved = deepfool(model, shifted[still], clean[rows][still], steps=self.deepfool_steps,
                                      overshoot=self.overshoot, candidates=self.candidates, norm=self.norm)
-                    fooled = _predict(model, moved).ne(clean[rows][still])
+                    fooled = predict(model, moved, batch_size=1000).ne(clean[rows][still])
                     for dv in (moved - shifted[still])[fooled]:      # the paper adds dv only when it fools
                         v = project((v + dv)[None], self.xi, self.norm)[0]
                 rate = _rate(model, x, v, clean)
@@ -115,13 +116,8 @@ class Perturbation(Attack):
 def fooling_rate(model: nn.Module, x: Tensor, v: Tensor, *, batch_size: int = 1000) -> float:
     """The fraction of images whose predicted label changes when v is added (Moosavi-Dezfooli et al., 2017)."""
     with frozen(model):
-        return _rate(model, x, v, _predict(model, x, batch_size), batch_size)
-
-
-def _predict(model: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        return _rate(model, x, v, predict(model, x, batch_size=batch_size), batch_size)
 
 
 def _rate(model: nn.Module, x: Tensor, v: Tensor, clean: Tensor, batch_size: int = 1000) -> float:
-    return float(_predict(model, (x + v).clamp(0, 1), batch_size).ne(clean).float().mean())
+    return float(predict(model, (x + v).clamp(0, 1), batch_size=batch_size).ne(clean).float().mean())
