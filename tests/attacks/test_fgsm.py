@@ -39,3 +39,17 @@ def test_targeted_fgsm_steps_toward_the_target(digits_batch):
 def test_fgsm_refuses_bad_eps(eps):
     with pytest.raises(ConfigError, match="eps"):
         FGSM(eps=eps)
+
+
+def test_fgsm_runs_the_model_twice_and_reports_the_clean_prediction(digits_batch):
+    """One gradient pass on x (whose logits give the clean prediction) and one re-prediction."""
+    model, x, y = digits_batch
+    calls = []
+    handle = model.register_forward_pre_hook(lambda _m, inputs: calls.append(inputs[0].shape[0]))
+    try:
+        result = FGSM(eps=0.1)(model, x, y)
+    finally:
+        handle.remove()
+    assert calls == [len(x), len(x)]
+    with torch.no_grad():
+        torch.testing.assert_close(result.clean_pred, model(x).argmax(1), rtol=0, atol=0)

@@ -12,6 +12,7 @@ Untargeted attacks succeed when the prediction differs from ``y``; targeted ones
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -60,12 +61,17 @@ class CountingModel(nn.Module):
 
     ``rows`` maps each row of a call's input to an example index; attacks that work on a
     subset of the batch pass ``rows`` through ``subset`` so the right examples are counted.
+    The first call's output is checked against the labels (``on_first``), and kept when that
+    call ran on the clean batch itself, so the clean prediction costs no extra forward pass.
     """
 
-    def __init__(self, model: nn.Module, batch: int, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, x: Tensor, on_first: Callable[[int], None]) -> None:
         super().__init__()
         self.model = model
-        self.queries = torch.zeros(batch, dtype=torch.int64, device=device)
+        self.queries = torch.zeros(len(x), dtype=torch.int64, device=x.device)
+        self.clean_logits: Tensor | None = None
+        self._x = x
+        self._on_first: Callable[[int], None] | None = on_first
         self._rows: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,7 +79,13 @@ class CountingModel(nn.Module):
             self.queries[self._rows] += 1
         elif x.shape[0] == self.queries.shape[0]:
             self.queries += 1
-        return self.model(x)
+        logits = self.model(x)
+        if self._on_first is not None:
+            check, self._on_first = self._on_first, None
+            check(logits.shape[1])  # labels out of range stop here, before any loss sees them
+            if x.shape == self._x.shape and torch.equal(x, self._x):
+                self.clean_logits = logits.detach()
+        return logits
 
     def subset(self, rows: Tensor | None) -> None:
         """The example indices of the rows of the next calls' inputs (None: the whole batch)."""
@@ -96,17 +108,19 @@ class Attack:
             check_eps(float(eps), self.norm)
         device = _device_of(model)
         x, y = _check_batch(x, y, device)
-        with frozen(model), torch.no_grad():
-            logits = model(x)
-        num_classes = logits.shape[1]
-        y = _check_labels(y, num_classes, "y")
+        y = _check_labels(y, None, "y")
         if target is not None:
             target = torch.as_tensor(target, device=device)
             if target.dim() == 0:
                 target = target.expand(len(x))
-            target = _check_labels(target.to(device), num_classes, "target", batch=len(x))
-        clean_pred = logits.argmax(1)
-        counter = CountingModel(model, len(x), device)
+            target = _check_labels(target, None, "target", batch=len(x))
+
+        def check_ranges(num_classes: int) -> None:
+            _check_labels(y, num_classes, "y")
+            if target is not None:
+                _check_labels(target, num_classes, "target")
+
+        counter = CountingModel(model, x, check_ranges)
         with frozen(model):
             out = self._perturb(counter, x, y, target)
             x_adv = out.detach()
@@ -114,7 +128,12 @@ class Attack:
                 x_adv = x + project(x_adv - x, float(eps), self.norm)
             x_adv = x_adv.clamp(0, 1)
             with torch.no_grad():
+                if counter.clean_logits is None:  # the attack never ran the model on x itself
+                    logits = model(x)
+                    check_ranges(logits.shape[1])
+                    counter.clean_logits = logits
                 adv_pred = model(x_adv).argmax(1)
+        clean_pred = counter.clean_logits.argmax(1)
         success = adv_pred.eq(target) if target is not None else adv_pred.ne(y)
         l2, linf = lp_norms(x_adv - x)
         return AttackResult(x_adv=x_adv, success=success, l2=l2, linf=linf, queries=counter.queries,
@@ -168,14 +187,15 @@ def _check_batch(x: Tensor, y: Tensor, device: torch.device) -> tuple[Tensor, Te
     return x.detach().to(device), y.to(device)
 
 
-def _check_labels(labels: Tensor, num_classes: int, name: str, *, batch: int | None = None) -> Tensor:
+def _check_labels(labels: Tensor, num_classes: int | None, name: str, *, batch: int | None = None) -> Tensor:
+    """Integer classes, one per image; in 0..num_classes-1 once the model's output size is known."""
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ConfigError(f"{name} must hold integer class indices, got {labels.dtype}")
     if batch is not None and (labels.dim() != 1 or labels.shape[0] != batch):
         raise ConfigError(f"{name} must hold one class per image: shape ({batch},), got {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ConfigError(
-            f"{name} holds class {int(labels.max()) if int(labels.max()) >= num_classes else int(labels.min())}, "
-            f"but the model has classes 0..{num_classes - 1}"
-        )
+    if num_classes is not None and labels.numel():
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ConfigError(f"{name} holds class {bad}, but the model has classes 0..{num_classes - 1}")
     return labels.long()
