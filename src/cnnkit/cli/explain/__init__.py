@@ -14,5 +14,10 @@ explain_app = typer.Typer(
 )
 
 
+from cnnkit.cli.explain import synthesis  # noqa: E402
+
+synthesis.register(explain_app)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(explain_app, name="explain")
