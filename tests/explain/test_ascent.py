@@ -58,12 +58,14 @@ def test_project_norm_puts_every_example_on_the_sphere() -> None:
     centre = 0.3
     free = project_norm(x, 2.0, centre)
     torch.testing.assert_close((free - centre).flatten(1).norm(dim=1), torch.full((4,), 2.0, dtype=torch.float64))
+    # with the box: the ball ||x - c|| <= rho inside [0, 1]; points inside it stay where they are
     boxed = project_norm(x, 2.0, centre, box=True)
     assert boxed.min() >= 0 and boxed.max() <= 1
-    torch.testing.assert_close((boxed - centre).flatten(1).norm(dim=1), torch.full((4,), 2.0, dtype=torch.float64))
-    # a radius beyond the box's reach: as far as the box allows (every pixel on a face of the box)
-    far = project_norm(x, 100.0, centre, box=True)
-    assert ((far == 0) | (far == 1)).all()
+    assert ((boxed - centre).flatten(1).norm(dim=1) <= 2.0 + 1e-9).all()
+    inside = project_norm(x, 100.0, centre, box=True)
+    torch.testing.assert_close(inside, x)
+    scaled = centre + (x - centre) * 2.0 / (x - centre).flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    torch.testing.assert_close(boxed, scaled.clamp(0, 1))
 
 
 def _tiny_model() -> nn.Module:
@@ -77,11 +79,13 @@ def test_ascend_keeps_the_norm_and_leaves_the_model_as_found() -> None:
     model = _tiny_model().train()
     model[1][0].weight.requires_grad_(False)
     x0 = torch.rand(3, 1, 6, 6, dtype=torch.float64)
-    config = AscentConfig(steps=15, lr=0.05, norm=1.5, jitter=1, blur_every=3, tv=0.01, l2=0.01)
+    config = AscentConfig(steps=15, lr=0.05, norm=1.5, jitter=1, blur_every=3, tv=0.01, l2=0.01, box=False)
     x = ascend(model, x0, lambda x: model(x)[:, 2], config)
     centre = image_centre(model, x0)
     torch.testing.assert_close((x - centre).flatten(1).norm(dim=1), torch.full((3,), 1.5, dtype=torch.float64))
-    assert x.min() >= 0 and x.max() <= 1
+    boxed = ascend(model, x0, lambda x: model(x)[:, 2], AscentConfig(steps=15, lr=0.05, norm=1.5))
+    assert boxed.min() >= 0 and boxed.max() <= 1
+    assert ((boxed - centre).flatten(1).norm(dim=1) <= 1.5 + 1e-9).all()
     assert all(m.training for m in model.modules())
     assert not model[1][0].weight.requires_grad and model[1][0].bias.requires_grad
     assert model[1][0].weight.grad is None and model[1][0].bias.grad is None

@@ -63,7 +63,7 @@ class AscentConfig:
     jitter: int = 0                 # pixels: the largest random roll of x before each forward pass
     blur_every: int = 0             # steps between Gaussian blurs of x (0: never)
     blur_sigma: float = 0.5         # pixels: standard deviation of that blur
-    norm: float | None = None       # rho: keep ||x - c|| = rho per example (L2, pixel units); None: free
+    norm: float | None = None       # rho (L2, pixel units): ||x - c|| = rho per example, <= rho with box; None: free
     box: bool = True                # keep x in [0, 1] after every step
     normalize_grad: bool = False    # step along g / mean|g| per example (DeepDream) instead of g
     seed: int = 0                   # jitter's shifts
@@ -143,35 +143,20 @@ def gaussian_blur(x: Tensor, sigma: float, *, truncate: float = 4.0) -> Tensor:
     return F.conv2d(cols, kernel.view(1, 1, 1, -1)).reshape(n, c, h, w)
 
 
-def project_norm(x: Tensor, rho: float, centre: Tensor | float = 0.0, *, box: bool = False, iters: int = 30) -> Tensor:
-    """x with ||x - c|| = rho per example (Erhan et al., 2009's constraint), radially; inside [0, 1] if ``box``.
+def project_norm(x: Tensor, rho: float, centre: Tensor | float = 0.0, *, box: bool = False) -> Tensor:
+    """x moved radially onto ||x - c|| = rho per example (Erhan et al., 2009's constraint); with ``box``, onto
+    the ball ||x - c|| <= rho inside [0, 1].
 
-    Without the box this is the projection onto the sphere. With it, x - c is scaled by the
-    factor s that makes ||clip(c + s (x - c)) - c|| = rho, found by bisection (the clipped norm
-    grows with s); where even the largest s falls short, x goes as far as the box allows.
+    Without the box this is the projection onto the sphere. With it, the sphere would leave no room
+    to move: an image of large norm has most pixels at 0 or 1, and rescaling it back onto the sphere
+    after every step undoes the step. So x - c is scaled down when longer than rho, then clipped to
+    the box (clipping only shortens it): the image uses at most the energy rho.
     """
     d = x - centre
     length = d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))  # (N, 1, 1, 1)
     if not box:
         return centre + d * (rho / length)
-    base = torch.as_tensor(centre, dtype=x.dtype, device=x.device).expand_as(x)
-
-    def clipped_norm(scale: Tensor) -> Tensor:
-        return ((base + d * scale).clamp(0, 1) - base).flatten(1).norm(dim=1).view_as(scale)
-
-    lo = torch.zeros_like(length)
-    hi = rho / length
-    # grow hi until it reaches rho or stops helping (pixels saturated at the box)
-    for _ in range(30):
-        short = clipped_norm(hi) < rho
-        if not short.any():
-            break
-        hi = torch.where(short, hi * 2, hi)
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        below = clipped_norm(mid) < rho
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (base + d * hi).clamp(0, 1)
+    return (centre + d * (rho / length).clamp(max=1.0)).clamp(0, 1)
 
 
 def image_centre(model: nn.Module, like: Tensor) -> Tensor:

@@ -129,7 +129,9 @@ def maximize(
 ) -> Tensor:
     """Activation maximisation (Erhan et al., 2009): one image per unit, all in one batch; (N, C, H, W).
 
-    ``rho`` fixes ||x - c|| = rho (c: the model's normalisation mean), overriding ``config.norm``.
+    ``rho`` bounds ||x - c|| (c: the model's normalisation mean; = rho with ``config.box`` off, <= rho in the
+    [0, 1] box), overriding ``config.norm``.
+    ``units`` is a list of units (a single int, (c, h, w) triple or "layer" means one unit).
     ``input_size`` is the image side (or (H, W)); channels come from the model. Every image
     starts from the same seeded noise, so a batch equals its units maximised one by one.
     """
