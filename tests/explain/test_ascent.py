@@ -64,7 +64,8 @@ def test_project_norm_puts_every_example_on_the_sphere() -> None:
     assert ((boxed - centre).flatten(1).norm(dim=1) <= 2.0 + 1e-9).all()
     inside = project_norm(x, 100.0, centre, box=True)
     torch.testing.assert_close(inside, x)
-    scaled = centre + (x - centre) * 2.0 / (x - centre).flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    length = (x - centre).flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    scaled = centre + (x - centre) * torch.minimum(2.0 / length, torch.ones_like(length))
     torch.testing.assert_close(boxed, scaled.clamp(0, 1))
 
 
