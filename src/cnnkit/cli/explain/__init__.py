@@ -13,14 +13,11 @@ explain_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-from cnnkit.cli.explain import landscape as _landscape  # noqa: E402  (each command module registers itself)
+# Each command module registers its commands on the group (imported after explain_app exists).
+from cnnkit.cli.explain import attribution, landscape, synthesis  # noqa: E402
 
-_landscape.register(explain_app)
-
-
-from cnnkit.cli.explain import attribution  # noqa: E402
-
-attribution.register(explain_app)
+for _module in (attribution, synthesis, landscape):
+    _module.register(explain_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,247 @@
+"""``cnnkit explain maximize | invert | classes | dream``: images synthesised by gradient ascent on
+the input (activation maximisation, inverting representations, class models, DeepDream)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from cnnkit.cli.explain._common import (
+    DATA_DIR_OPT,
+    DATA_OPT,
+    DEVICE_OPT,
+    IMAGES_OPT,
+    OUT_OPT,
+    QUIET_OPT,
+    RUN_ARG,
+    SEED_OPT,
+    open_source,
+    output_dir,
+    pick_images,
+    write_page,
+)
+
+MAXIMIZE_EXAMPLES = """
+\b
+Examples:
+  cnnkit explain maximize runs/lenet5 --layer features.3 --all        every channel of conv2
+  cnnkit explain maximize runs/lenet5 --layer classifier.7 --units 0,5 --rho 10
+"""
+INVERT_EXAMPLES = """
+\b
+Examples:
+  cnnkit explain invert runs/lenet5 --layer features.0,features.3,classifier.1 --count 4
+  cnnkit explain invert runs/lenet5 --layer features.5 --image shoe.png
+"""
+CLASSES_EXAMPLES = """
+\b
+Examples:
+  cnnkit explain classes runs/lenet5                   one class model per class
+  cnnkit explain classes runs/lenet5 --classes 0,3,5 --steps 400
+"""
+DREAM_EXAMPLES = """
+\b
+Examples:
+  cnnkit explain dream runs/lenet5 --image photo.jpg --layer features.3
+  cnnkit explain dream runs/lenet5 --image photo.jpg --target 7 --octaves 3
+"""
+
+STEPS_HELP = "Gradient-ascent steps (default: the method's tuned value)."
+
+
+def register(explain_app: typer.Typer) -> None:
+    explain_app.command("maximize", help="Activation maximisation (Erhan et al., 2009): the image that "
+                        "excites each unit most.\n" + MAXIMIZE_EXAMPLES)(maximize)
+    explain_app.command("invert", help="Inverting representations (Mahendran & Vedaldi, 2015): images "
+                        "reconstructed from each layer's features.\n" + INVERT_EXAMPLES)(invert)
+    explain_app.command("classes", help="Class models (Simonyan et al., 2013): the image each class scores "
+                        "highest, with an L2 penalty.\n" + CLASSES_EXAMPLES)(classes)
+    explain_app.command("dream", help="DeepDream (Mordvintsev et al., 2015): amplify a layer or a class in a "
+                        "photo, over octaves.\n" + DREAM_EXAMPLES)(dream)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    """'0,3,5' as [0, 3, 5]; a one-line error otherwise."""
+    from cnnkit.errors import ConfigError
+
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated integers like 0,3,5; got {text!r}") from None
+
+
+def _config(default: Any, steps: Optional[int], **changes: Any) -> Any:
+    from dataclasses import replace
+
+    if steps is not None:
+        changes["steps"] = steps
+    return replace(default, **{k: v for k, v in changes.items() if v is not None})
+
+
+def maximize(
+    run: str = RUN_ARG,
+    layer: str = typer.Option(..., "--layer", help="Layer to read ('cnnkit summary MODEL' lists the names)."),
+    units: Optional[str] = typer.Option(None, "--units", help="Channels (or units) as 0,1,2; 'layer' for the "
+                                        "whole layer's norm. Default: the first 8."),
+    all_units: bool = typer.Option(False, "--all", help="Every channel of the layer."),
+    steps: Optional[int] = typer.Option(None, "--steps", help=STEPS_HELP),
+    rho: Optional[float] = typer.Option(None, "--rho", help="Keep ||x - mean|| = rho (pixel units); default: free."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam's step size in pixels."),
+    seed: int = SEED_OPT,
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    from cnnkit.errors import ConfigError
+    from cnnkit.explain.maximize import DEFAULT_MAXIMIZE, unit_activation, unit_count
+    from cnnkit.explain.maximize import maximize as run_maximize
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.synthesis import plot_synthesised
+
+    source = open_source(run, device)
+    size = source.info.input_size
+    count = unit_count(source.model, layer, size)
+    if all_units and units is not None:
+        raise ConfigError("give --units or --all, not both")
+    if all_units:
+        chosen: list[Any] = list(range(count))
+    elif units is None:
+        chosen = list(range(min(8, count)))
+    else:
+        chosen = ["layer" if part.strip() == "layer" else part for part in units.split(",") if part.strip()]
+        chosen = [u if u == "layer" else _int_list(u, "--units")[0] for u in chosen]
+    config = _config(DEFAULT_MAXIMIZE, steps, lr=lr)
+    x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed)
+    reached = unit_activation(source.model, x, layer, chosen).tolist()
+    folder = output_dir(source, run, "maximize", out)
+    captions = [f"{'layer' if u == 'layer' else f'unit {u}'}\na = {a:.3g}" for u, a in zip(chosen, reached)]
+    png = plot_synthesised(x, captions, folder / f"maximize-{layer.replace('#', '_')}.png",
+                           title=f"activation maximisation, layer {layer}", stretch=True)
+    text = (f"{len(chosen)} units of layer {layer}, {config.steps} Adam steps, "
+            f"{'||x - mean|| = ' + format(rho, 'g') if rho else 'free norm in [0, 1]'}; images stretched to their range.")
+    page = write_page(folder, source, run, "maximize", [ReportSection("activation maximisation", (png,), text)],
+                      (("units", str(len(chosen))), ("mean activation", f"{sum(reached) / len(reached):.3g}")))
+    print(page)
+    print("activation reached: " + ", ".join(f"{u}: {a:.3g}" for u, a in zip(chosen, reached)))
+
+
+def invert(
+    run: str = RUN_ARG,
+    layer: str = typer.Option(..., "--layer", help="Layer(s) to invert, shallow to deep: A,B,C."),
+    images: Optional[list[Path]] = IMAGES_OPT,
+    count: int = typer.Option(4, "--count", help="Without --image: this many test images of the run's dataset."),
+    steps: Optional[int] = typer.Option(None, "--steps", help=STEPS_HELP),
+    data: Optional[str] = DATA_OPT,
+    data_dir: Optional[Path] = DATA_DIR_OPT,
+    seed: int = SEED_OPT,
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    from cnnkit.explain.invert import DEFAULT_INVERT, correlation, invert_layers
+    from cnnkit.explain.layers import find_layer
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.synthesis import plot_inversions
+
+    source = open_source(run, device)
+    layers = [name.strip() for name in layer.split(",") if name.strip()]
+    for name in layers:
+        find_layer(source.model, name)  # unknown names fail before any image is read
+    x, _, _ = pick_images(source, images, count, data, data_dir, seed)
+    config = _config(DEFAULT_INVERT, steps)
+    r = invert_layers(source.model, x, layers, config=config, seed=seed)
+    scores = [correlation(r[l], x) for l in range(len(layers))]
+    folder = output_dir(source, run, "invert", out)
+    png = plot_inversions(x, r, layers, folder / "invert.png", scores=[s.tolist() for s in scores])
+    text = "Each row: the original, then its reconstruction from each layer (shallow to deep); r is the " \
+           "correlation with the original."
+    table = (("layer", "mean correlation"), *((name, f"{float(s.mean()):.3f}") for name, s in zip(layers, scores)))
+    page = write_page(folder, source, run, "invert", [ReportSection("inverting representations", (png,), text, table)])
+    print(page)
+    print("correlation with the original: " + ", ".join(f"{n}: {float(s.mean()):.3f}" for n, s in zip(layers, scores)))
+
+
+def classes(
+    run: str = RUN_ARG,
+    classes: str = typer.Option("all", "--classes", help="Class indices as 0,3,5, or 'all'."),
+    steps: Optional[int] = typer.Option(None, "--steps", help=STEPS_HELP),
+    l2: Optional[float] = typer.Option(None, "--l2", help="Weight lambda of ||x - mean||^2."),
+    seed: int = SEED_OPT,
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    import torch
+
+    from cnnkit.explain.class_model import (
+        class_model,
+        class_model_config,
+        class_targets,
+    )
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.synthesis import plot_synthesised
+
+    source = open_source(run, device)
+    names = source.info.classes
+    wanted = list(range(len(names))) if classes.strip() == "all" else _int_list(classes, "--classes")
+    targets = class_targets(wanted, len(names))
+    config = _config(class_model_config(source.info.input_size), steps, l2=l2)
+    x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed)
+    with torch.no_grad():
+        probs = source.model(x).softmax(1)
+    conf = [float(probs[k, t]) for k, t in enumerate(targets)]
+    folder = output_dir(source, run, "classes", out)
+    captions = [f"{names[t]}\np = {c:.3f}" for t, c in zip(targets, conf)]
+    png = plot_synthesised(x, captions, folder / "classes.png", title="class models", ncols=5)
+    text = f"argmax_x S_c(x) - {config.l2:g} ||x - mean||^2, {config.steps} steps; p is the softmax confidence " \
+           "the network gives each image for its class."
+    page = write_page(folder, source, run, "classes", [ReportSection("class models", (png,), text)],
+                      (("lowest confidence", f"{min(conf):.2%}"),))
+    print(page)
+    print("confidence: " + ", ".join(f"{names[t]} {c:.2%}" for t, c in zip(targets, conf)))
+
+
+def dream(
+    run: str = RUN_ARG,
+    images: list[Path] = typer.Option(..., "--image", help="Photo(s) to dream on, kept at their own size."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Amplify this layer's activations."),
+    target: Optional[int] = typer.Option(None, "--target", help="Amplify this class's score instead."),
+    octaves: int = typer.Option(4, "--octaves", help="Scales, small to large."),
+    octave_scale: float = typer.Option(1.4, "--octave-scale", help="Size ratio between octaves."),
+    steps: int = typer.Option(10, "--steps", help="Steps per octave."),
+    lr: float = typer.Option(0.01, "--lr", help="Pixels per step of the normalised gradient."),
+    seed: int = SEED_OPT,
+    out: Optional[Path] = OUT_OPT,
+    device: str = DEVICE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    from cnnkit.data.images import image_to_tensor, load_image
+    from cnnkit.errors import ConfigError
+    from cnnkit.explain.dream import deepdream
+    from cnnkit.explain.layers import find_layer
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.synthesis import plot_before_after
+
+    source = open_source(run, device)
+    if (layer is None) == (target is None):
+        raise ConfigError("give --layer NAME or --target CLASS (one of them)")
+    if layer is not None:
+        find_layer(source.model, layer)
+    mode = "L" if source.info.in_chans == 1 else "RGB"
+    param = next(source.model.parameters())
+    folder = output_dir(source, run, "dream", out)
+    pngs = []
+    for k, path in enumerate(images):
+        x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
+        y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
+                      octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed)
+        change = float((y - x).abs().mean())
+        pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
+                                      captions=("before", f"after (mean change {change:.3f})")))
+    what = f"layer {layer}" if layer is not None else f"class {source.info.classes[target]}"  # type: ignore[index]
+    text = f"Amplifying {what}: {octaves} octaves x {steps} steps, step = {lr:g} g / mean|g|, random jitter."
+    page = write_page(folder, source, run, "dream", [ReportSection("DeepDream", tuple(pngs), text)])
+    print(page)
+    print(f"dreamed {len(images)} photo(s), amplifying {what}")
