@@ -14,8 +14,6 @@ from PIL import Image
 from cnnkit.cli.main import main
 
 
-
-
 def test_help_imports_no_torch() -> None:
     code = (
         "import sys\n"

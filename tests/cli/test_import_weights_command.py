@@ -18,8 +18,6 @@ from safetensors.torch import save_file
 from cnnkit.models import create_model
 
 
-
-
 def _lenet(**kw: int) -> dict[str, torch.Tensor]:
     torch.manual_seed(1)
     return create_model("lenet5", **kw).state_dict()

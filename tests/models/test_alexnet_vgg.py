@@ -8,6 +8,7 @@ import torch
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model
 
+
 def _on_meta(name: str, **kwargs: object) -> torch.nn.Module:
     with torch.device("meta"):  # shapes only: VGG-19 costs no time or memory
         return create_model(name, **kwargs)

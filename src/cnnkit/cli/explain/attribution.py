@@ -174,12 +174,11 @@ def saliency(
 
     from cnnkit.explain.gradcam import default_layer, gradcam
     from cnnkit.explain.integrated_gradients import completeness_error, integrated_gradients
+    from cnnkit.explain.layers import find_layer
     from cnnkit.explain.saliency import saliency as saliency_of
     from cnnkit.explain.smoothgrad import smoothgrad
     from cnnkit.viz.attribution import plot_attributions
     from cnnkit.viz.report import ReportSection
-
-    from cnnkit.explain.layers import find_layer
 
     chosen = _methods(method)
     source = open_source(run, device)
