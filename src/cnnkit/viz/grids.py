@@ -157,6 +157,7 @@ def plot_image_grid(
     ncols: int = 8,
     title: str | None = None,
     caption_colors: Sequence[str] | None = None,
+    cell_inches: float = 1.3,
 ) -> Path:
     """Images in a grid, each with a caption under it (e.g. true and predicted labels of a test image).
 
@@ -182,7 +183,7 @@ def plot_image_grid(
     columns = min(ncols, count)
     rows = math.ceil(count / columns)
     height, width = x.shape[1:3]
-    cell_w = 1.3                                       # inches per image
+    cell_w = cell_inches                               # inches per image
     cell_h = cell_w * height / width
     gap_x, gap_y = 0.18, 0.16
     lines = max(str(c).count("\n") + 1 for c in captions) if any(captions) else 0

@@ -61,4 +61,6 @@ def plot_before_after(before: Any, after: Any, path: str | os.PathLike[str], *, 
     if b.shape != a.shape:
         raise ValueError(f"before and after must have the same shape; got {b.shape} and {a.shape}")
     tiles = np.stack([img for pair in zip(b, a) for img in pair])
-    return plot_image_grid(tiles, list(captions) * len(b), path, ncols=2, title=title)
+    # Photos are shown near their own resolution (100 pixels an inch, 1.3 to 5 inches wide).
+    cell = float(np.clip(b.shape[-1] / 100, 1.3, 5.0))
+    return plot_image_grid(tiles, list(captions) * len(b), path, ncols=2, title=title, cell_inches=cell)
