@@ -19,6 +19,7 @@ from cnnkit.train.rundir import load_run
 def test_a_run_directory_opens_as_load_run_does(digits_run: Path) -> None:
     opened, loaded = open_model(digits_run), load_run(digits_run)
     assert opened.info == loaded.info and opened.path == loaded.path
+    assert opened.model.input_size == loaded.model.input_size == 8  # synthesis methods read it
     x = torch.rand(4, 1, 8, 8)
     torch.testing.assert_close(opened.model(x), loaded.model(x), rtol=0, atol=0)
 

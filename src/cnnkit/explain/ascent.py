@@ -169,7 +169,10 @@ def image_centre(model: nn.Module, like: Tensor) -> Tensor:
 
 
 def input_shape(model: nn.Module, input_size: int | tuple[int, int] | None) -> tuple[int, int, int]:
-    """(C, H, W) of a synthesised image: channels from the Normalize layer or first convolution, size given."""
+    """(C, H, W) of a synthesised image: channels from the Normalize layer or first convolution; the size
+    given, else the ``input_size`` a loaded run's model carries (train.rundir.load_run sets it)."""
+    if input_size is None:
+        input_size = getattr(model, "input_size", None)
     if input_size is None:
         raise ConfigError("pass input_size (the model's image side, e.g. run.info.input_size)")
     chans = next((int(m.mean.shape[1]) for m in model.modules() if isinstance(m, Normalize)), None)

@@ -55,7 +55,7 @@ def class_model(
     model: nn.Module,
     target: int | Sequence[int] | Tensor,
     *,
-    input_size: int | tuple[int, int],
+    input_size: int | tuple[int, int] | None = None,
     config: AscentConfig | None = None,
     init: str = "noise",
     noise: float = 0.3,
@@ -63,7 +63,8 @@ def class_model(
 ) -> Tensor:
     """Class model (Simonyan et al., 2013): argmax_x S_c(x) - lambda ||x - c||^2, one image per class, one batch; (N, C, H, W).
 
-    The default config is ``class_model_config(input_size)``; the start is the centre image plus
+    ``input_size`` defaults to the side a loaded run's model was trained at. The default config
+    is ``class_model_config(input_size)``; the start is the centre image plus
     seeded noise of std ``noise`` (a start at the centre itself can sit where every ReLU of the
     first layer is off and the gradient is zero).
     """

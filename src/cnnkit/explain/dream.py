@@ -64,6 +64,7 @@ def deepdream(
             return layer_energy(activations(model, xs, [layer])[layer])
     else:
         param = next(model.parameters())
+        input_size = input_size if input_size is not None else getattr(model, "input_size", None)
         if input_size is None:
             raise ConfigError("a class target needs input_size, the image side the model's classifier takes")
         with torch.no_grad():

@@ -18,10 +18,9 @@ from torch import Tensor, nn
 
 from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, RunDirError
-from cnnkit.layers.normalize import Normalize
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.predict import preprocess
-from cnnkit.train.rundir import CONFIG_FILE, ModelInfo, Run, load_run
+from cnnkit.train.rundir import CONFIG_FILE, ModelInfo, Run, load_run, sized_model
 
 __all__ = ["check_images", "frozen", "load_images", "open_model", "sample_images"]
 
@@ -71,8 +70,7 @@ def open_model(
         architecture=entry.name, kwargs=kwargs, classes=[str(i) for i in range(classes_count)],
         in_chans=chans, input_size=size, mean=mean, std=std, dataset=None,
     )
-    model = nn.Sequential(Normalize(mean, std), network).to(device).eval()
-    return Run(path=None, model=model, info=info)
+    return Run(path=None, model=sized_model(network, info, device), info=info)
 
 
 def _output_classes(network: nn.Module, in_chans: int, size: int) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "METRICS_FILE",
     "REPORT_FILE",
     "prepare_run_dir",
+    "sized_model",
     "finish_run_dir",
     "save_model",
     "load_run",
@@ -142,8 +143,15 @@ def load_run(path: str | Path, *, device: torch.device | str = "cpu") -> Run:
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise RunDirError(f"{path / MODEL_FILE} does not fit {info.architecture} ({first})") from None
+    return Run(path=path, model=sized_model(network, info, device), info=info)
+
+
+def sized_model(network: torch.nn.Module, info: ModelInfo, device: torch.device | str) -> torch.nn.Sequential:
+    """``Sequential(Normalize, network)`` in eval mode, carrying ``input_size`` (the side it was trained at)
+    so functions that synthesise images (explain) know their size without being told."""
     model = torch.nn.Sequential(Normalize(info.mean, info.std), network).to(device).eval()
-    return Run(path=path, model=model, info=info)
+    model.input_size = info.input_size
+    return model
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
