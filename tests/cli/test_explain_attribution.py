@@ -12,7 +12,7 @@ def test_saliency_writes_the_figure_page_and_completeness(digits_run, run_cli, c
                                  "--samples", "4", "--target", "true", "--out", str(out)], capsys)
     assert code == 0, err
     lines = stdout.splitlines()
-    assert lines[0] == str(out)
+    assert lines[-1] == f"wrote {out / 'index.html'}"
     assert "completeness error mean" in stdout and "Grad-CAM at layer" in stdout
     assert (out / "index.html").exists() and "Attribution maps" in (out / "index.html").read_text()
     assert np.asarray(Image.open(out / "attribution.png")).shape[0] > 200

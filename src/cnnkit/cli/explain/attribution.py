@@ -83,10 +83,10 @@ def filters(
     weight = layer_filters(source.model, name, max_filters=max_filters, max_inputs=max_inputs)
     folder = output_dir(source, run, "filters", out)
     png = plot_filters(weight, folder / f"filters-{_slug(str(name))}.png", title=f"filters of {name}")
-    write_page(folder, source, run, "filters", [ReportSection(
+    page = write_page(folder, source, run, "filters", [ReportSection(
         title=f"Filters of {name}", images=(png,),
         text=f"{weight.shape[0]} filters x {weight.shape[1]} input channels of {weight.shape[2]}x{weight.shape[3]} shown.")])
-    typer.echo(str(folder))
+    typer.echo(f"wrote {page}")
 
 
 def maps(
@@ -115,8 +115,8 @@ def maps(
         png = plot_feature_maps(features[i], folder / f"maps-{_slug(layer)}-{i}.png",
                                 title=f"{layer} on image {i} ({caption})")
         sections.append(ReportSection(title=f"Image {i}: {caption}", images=(png,)))
-    write_page(folder, source, run, "maps", sections)
-    typer.echo(str(folder))
+    page = write_page(folder, source, run, "maps", sections)
+    typer.echo(f"wrote {page}")
 
 
 def _methods(text: str) -> list[str]:
@@ -217,9 +217,9 @@ def saliency(
     folder = output_dir(source, run, "saliency", out)
     png = plot_attributions(x, maps, folder / "attribution.png", captions=captions,
                             title="which pixels raise the explained class's score")
-    write_page(folder, source, run, "saliency", [ReportSection(title="Attribution maps", images=(png,),
+    page = write_page(folder, source, run, "saliency", [ReportSection(title="Attribution maps", images=(png,),
                                                                text="\n\n".join(notes))],
                highlights=tuple(highlights))
-    typer.echo(str(folder))
     for line in notes:
         typer.echo(line)
+    typer.echo(f"wrote {page}")

@@ -123,8 +123,8 @@ def maximize(
             f"{'||x - mean|| = ' + format(rho, 'g') if rho else 'free norm in [0, 1]'}; images stretched to their range.")
     page = write_page(folder, source, run, "maximize", [ReportSection("activation maximisation", (png,), text)],
                       (("units", str(len(chosen))), ("mean activation", f"{sum(reached) / len(reached):.3g}")))
-    print(page)
     print("activation reached: " + ", ".join(f"{u}: {a:.3g}" for u, a in zip(chosen, reached)))
+    print(f"wrote {page}")
 
 
 def invert(
@@ -159,8 +159,8 @@ def invert(
            "correlation with the original."
     table = (("layer", "mean correlation"), *((name, f"{float(s.mean()):.3f}") for name, s in zip(layers, scores)))
     page = write_page(folder, source, run, "invert", [ReportSection("inverting representations", (png,), text, table)])
-    print(page)
     print("correlation with the original: " + ", ".join(f"{n}: {float(s.mean()):.3f}" for n, s in zip(layers, scores)))
+    print(f"wrote {page}")
 
 
 def classes(
@@ -199,8 +199,8 @@ def classes(
            "the network gives each image for its class."
     page = write_page(folder, source, run, "classes", [ReportSection("class models", (png,), text)],
                       (("lowest confidence", f"{min(conf):.2%}"),))
-    print(page)
     print("confidence: " + ", ".join(f"{names[t]} {c:.2%}" for t, c in zip(targets, conf)))
+    print(f"wrote {page}")
 
 
 def dream(
@@ -243,5 +243,5 @@ def dream(
     what = f"layer {layer}" if layer is not None else f"class {source.info.classes[target]}"  # type: ignore[index]
     text = f"Amplifying {what}: {octaves} octaves x {steps} steps, step = {lr:g} g / mean|g|, random jitter."
     page = write_page(folder, source, run, "dream", [ReportSection("DeepDream", tuple(pngs), text)])
-    print(page)
     print(f"dreamed {len(images)} photo(s), amplifying {what}")
+    print(f"wrote {page}")
