@@ -244,10 +244,11 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*header, caption=f"{curve.count} images, clean accuracy {curve.clean_accuracy:.1%}")
+        table = Table(*header)
         for row in rows[1:]:
             table.add_row(*row)
         Console().print(table)
+        typer.echo(f"{curve.count} images, clean accuracy {curve.clean_accuracy:.1%}")
     typer.echo(f"wrote {page}")
 
 
