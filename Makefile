@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/time_to_accuracy.py
 	$(BIN)/python benchmarks/checkpoint_overhead.py
 	$(BIN)/python benchmarks/ops_speed.py
+	$(BIN)/python benchmarks/explain_ascent_speed.py
 
 clean:
 	rm -rf $(VENV) runs
