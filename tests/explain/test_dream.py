@@ -55,3 +55,12 @@ def test_dream_refuses_unclear_requests(digits_run: Path) -> None:
         deepdream(run.model, photo, target=12, input_size=8)
     with pytest.raises(ConfigError, match="octave_scale"):
         deepdream(run.model, photo, layer="features.2", octave_scale=1.0)
+
+
+def test_a_network_built_for_one_size_dreams_on_photos_of_another() -> None:
+    """CoAtNet's attention tables fix its input size: each octave is resized to it inside the objective."""
+    run = open_model("coatnet_0", input_size=32, num_classes=10)
+    photo = torch.rand(1, 3, 37, 35, generator=torch.Generator().manual_seed(0))
+    out = deepdream(run.model, photo, layer="stages.1", octaves=2, steps_per_octave=2)
+    assert out.shape == photo.shape and not torch.equal(out, photo)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1

@@ -60,7 +60,14 @@ def deepdream(
                           box=True, seed=seed)
 
     if layer is not None:
+        native = input_size if input_size is not None else getattr(model, "input_size", None)
+        takes: dict[tuple[int, ...], bool] = {}
+
         def objective(xs: Tensor) -> Tensor:
+            # Convolutional layers take any size; a network built for one size (CoAtNet's position
+            # tables) gets each octave resized to that size inside the objective instead.
+            if native is not None and not _takes(model, layer, xs, takes):
+                xs = F.interpolate(xs, size=(native, native), mode="bilinear", align_corners=False, antialias=True)
             return layer_energy(activations(model, xs, [layer])[layer])
     else:
         param = next(model.parameters())
@@ -92,3 +99,16 @@ def deepdream(
         out = ascend(model, start, objective, replace(config, seed=seed + k))
         detail = out - base  # what this octave added, carried to the next
     return out
+
+
+def _takes(model: nn.Module, layer: str, xs: Tensor, seen: dict[tuple[int, ...], bool]) -> bool:
+    """Whether the network runs up to ``layer`` on images of xs's size (tried once per size)."""
+    shape = tuple(xs.shape[1:])
+    if shape not in seen:
+        try:
+            with torch.no_grad():
+                activations(model, xs[:1].detach(), [layer])
+            seen[shape] = True
+        except (ConfigError, RuntimeError):
+            seen[shape] = False
+    return seen[shape]
