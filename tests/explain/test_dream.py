@@ -64,3 +64,11 @@ def test_a_network_built_for_one_size_dreams_on_photos_of_another() -> None:
     out = deepdream(run.model, photo, layer="stages.1", octaves=2, steps_per_octave=2)
     assert out.shape == photo.shape and not torch.equal(out, photo)
     assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_progress_counts_every_step_of_every_octave(digits_run: Path) -> None:
+    run = open_model(str(digits_run))
+    seen: list[int] = []
+    deepdream(run.model, torch.rand(1, 1, 12, 10), layer="features.0", octaves=3, steps_per_octave=4,
+              progress=lambda step, score: seen.append(step))
+    assert seen == list(range(1, 13))

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, ascend, input_shape
+from cnnkit.explain.ascent import AscentConfig, Progress, ascend, input_shape
 from cnnkit.explain.maximize import start_images
 
 __all__ = ["DEFAULT_CLASS_MODEL", "class_model", "class_model_config", "class_targets"]
@@ -60,6 +60,7 @@ def class_model(
     init: str = "noise",
     noise: float = 0.3,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Tensor:
     """Class model (Simonyan et al., 2013): argmax_x S_c(x) - lambda ||x - c||^2, one image per class, one batch; (N, C, H, W).
 
@@ -81,4 +82,4 @@ def class_model(
     def objective(x: Tensor) -> Tensor:
         return model(x).gather(1, index[:, None]).squeeze(1)  # (N,) the logits S_c
 
-    return ascend(model, x0, objective, config)
+    return ascend(model, x0, objective, config, progress=progress)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, ascend
+from cnnkit.explain.ascent import AscentConfig, Progress, ascend
 from cnnkit.explain.layers import activations
 from cnnkit.explain.maximize import layer_energy
 
@@ -42,6 +42,7 @@ def deepdream(
     jitter: int = 2,
     lr: float = 0.01,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Tensor:
     """DeepDream (Mordvintsev et al., 2015) of photos x (N, C, H, W) in [0, 1], any size; returns (N, C, H, W).
 
@@ -96,7 +97,8 @@ def deepdream(
                                                             antialias=True)
         detail = F.interpolate(detail, size=shape, mode="bilinear", align_corners=False)
         start = (base + detail).clamp(0, 1)
-        out = ascend(model, start, objective, replace(config, seed=seed + k))
+        step_of = None if progress is None else (lambda step, score, k=k: progress(k * steps_per_octave + step, score))
+        out = ascend(model, start, objective, replace(config, seed=seed + k), progress=step_of)
         detail = out - base  # what this octave added, carried to the next
     return out
 

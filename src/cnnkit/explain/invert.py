@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, ascend, image_centre
+from cnnkit.explain.ascent import AscentConfig, Progress, ascend, image_centre
 from cnnkit.explain.layers import activations
 
 __all__ = ["DEFAULT_INVERT", "correlation", "invert", "invert_layers"]
@@ -34,6 +34,7 @@ def invert_layers(
     *,
     config: AscentConfig | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Tensor:
     """Mahendran & Vedaldi (2015) inversions of x (N, C, H, W) from each layer, in one batch; (L, N, C, H, W)."""
     if x.dim() != 4:
@@ -61,7 +62,7 @@ def invert_layers(
             losses.append((f - goal[name]).pow(2).flatten(1).sum(1) / scale[name])
         return -torch.cat(losses)  # (L*N,) to maximise
 
-    out = ascend(model, x0, objective, config, centre=centre)
+    out = ascend(model, x0, objective, config, centre=centre, progress=progress)
     return out.view(len(layers), n, *x.shape[1:])
 
 

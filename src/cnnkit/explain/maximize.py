@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, ascend, image_centre, input_shape
+from cnnkit.explain.ascent import AscentConfig, Progress, ascend, image_centre, input_shape
 from cnnkit.explain.layers import activations
 
 __all__ = ["DEFAULT_MAXIMIZE", "Unit", "layer_energy", "maximize", "start_images", "unit_activation", "unit_count"]
@@ -126,6 +126,7 @@ def maximize(
     init: str = "noise",
     input_size: int | tuple[int, int] | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> Tensor:
     """Activation maximisation (Erhan et al., 2009): one image per unit, all in one batch; (N, C, H, W).
 
@@ -154,5 +155,5 @@ def maximize(
     def objective(x: Tensor) -> Tensor:
         return _scores(activations(model, x, [layer])[layer], checked)
 
-    return ascend(model, x0, objective, config)
+    return ascend(model, x0, objective, config, progress=progress)
 

@@ -66,3 +66,44 @@ def write_page(folder: Path, run: Any, source: str, command: str, sections: list
     return write_report(folder / "index.html", title=f"cnnkit {group} {command}".rstrip(),
                         subtitle=f"{run.info.architecture} ({source}), {trained}",
                         highlights=highlights, sections=sections)
+
+
+class StepBar:
+    """A rich progress bar on stderr (steps, grid points, ...) with the time taken; a no-op when disabled."""
+
+    def __init__(self, label: str, *, unit: str = "steps", enabled: bool = True) -> None:
+        self._progress = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn(unit), console=Console(stderr=True))
+        self._task = None
+        self._label = label
+
+    def __enter__(self) -> StepBar:
+        if self._progress is not None:
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task(self._label, total=total)
+        self._progress.update(self._task, completed=done)
+
+    def steps(self, total: int):  # type: ignore[no-untyped-def]
+        """A ``progress(step, score)`` callback for the ascent loop, ``total`` steps in all."""
+        return lambda step, _score: self.update(step, total)

@@ -53,7 +53,7 @@ def landscape_command(
 ) -> None:
     from dataclasses import replace
 
-    from cnnkit.cli.explain._common import output_dir, write_page
+    from cnnkit.cli.explain._common import StepBar, output_dir, write_page
     from cnnkit.explain.landscape import LandscapeConfig, landscape
     from cnnkit.train.device import resolve_device
     from cnnkit.train.distributed import distributed_session
@@ -65,7 +65,7 @@ def landscape_command(
         run = open_model(source, device=session.device)
         images = _data(run, config, data, data_dir, split)
         folder = output_dir(run, source, "landscape", out)  # every rank checks it, so all fail alike
-        with _Bar(enabled=session.is_main and not quiet) as bar:
+        with StepBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
             result = landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
@@ -103,42 +103,6 @@ def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path], 
     # same seeded choice as the library's, so both paths evaluate the same images
     return sample_images(run, config.subset or len(dataset), data=data, data_dir=data_dir, split=split,
                          seed=config.seed)
-
-
-class _Bar:
-    """A rich progress bar over the grid points of this process; a no-op when disabled."""
-
-    def __init__(self, *, enabled: bool) -> None:
-        self._progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(TextColumn("[bold]landscape"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("points"), console=Console(stderr=True))
-        self._task = None
-
-    def __enter__(self) -> _Bar:
-        if self._progress is not None:
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    def update(self, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        if self._task is None:
-            self._task = self._progress.add_task("landscape", total=total)
-        self._progress.update(self._task, completed=done)
 
 
 def _write(folder: Path, result: Any) -> list[Path]:

@@ -17,6 +17,7 @@ from cnnkit.cli.explain._common import (
     QUIET_OPT,
     RUN_ARG,
     SEED_OPT,
+    StepBar,
     open_source,
     output_dir,
     pick_images,
@@ -113,7 +114,9 @@ def maximize(
         chosen = ["layer" if part.strip() == "layer" else part for part in units.split(",") if part.strip()]
         chosen = [u if u == "layer" else _int_list(u, "--units")[0] for u in chosen]
     config = _config(DEFAULT_MAXIMIZE, steps, lr=lr)
-    x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed)
+    with StepBar("maximize", enabled=not quiet) as bar:
+        x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed,
+                         progress=bar.steps(config.steps))
     reached = unit_activation(source.model, x, layer, chosen).tolist()
     folder = output_dir(source, run, "maximize", out)
     captions = [f"{'layer' if u == 'layer' else f'unit {u}'}\na = {a:.3g}" for u, a in zip(chosen, reached)]
@@ -151,7 +154,8 @@ def invert(
         find_layer(source.model, name)  # unknown names fail before any image is read
     x, _, _ = pick_images(source, images, count, data, data_dir, seed)
     config = _config(DEFAULT_INVERT, steps)
-    r = invert_layers(source.model, x, layers, config=config, seed=seed)
+    with StepBar("invert", enabled=not quiet) as bar:
+        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.steps(config.steps))
     scores = [correlation(r[l], x) for l in range(len(layers))]
     folder = output_dir(source, run, "invert", out)
     png = plot_inversions(x, r, layers, folder / "invert.png", scores=[s.tolist() for s in scores])
@@ -188,7 +192,9 @@ def classes(
     wanted = list(range(len(names))) if classes.strip() == "all" else _int_list(classes, "--classes")
     targets = class_targets(wanted, len(names))
     config = _config(class_model_config(source.info.input_size), steps, l2=l2)
-    x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed)
+    with StepBar("classes", enabled=not quiet) as bar:
+        x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed,
+                        progress=bar.steps(config.steps))
     with torch.no_grad():
         probs = source.model(x).softmax(1)
     conf = [float(probs[k, t]) for k, t in enumerate(targets)]
@@ -235,8 +241,10 @@ def dream(
     pngs = []
     for k, path in enumerate(images):
         x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
-        y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
-                      octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed)
+        with StepBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
+            y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
+                          octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
+                          progress=bar.steps(octaves * steps))
         change = float((y - x).abs().mean())
         pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
                                       captions=("before", f"after (mean change {change:.3f})")))
