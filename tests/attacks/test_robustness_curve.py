@@ -89,3 +89,15 @@ def test_curve_refuses_bad_arguments(digits_batch, attacks, eps, match):
     model, x, y = digits_batch
     with pytest.raises(ConfigError, match=match):
         robustness_curve(model, x[:4], y[:4], attacks, eps)
+
+
+def test_progress_counts_every_attacked_image(digits_batch):
+    from cnnkit.attacks import FGSM, DeepFool, robustness_curve
+
+    model, x, y = digits_batch
+    seen = []
+    robustness_curve(model, x, y, {"fgsm": FGSM(eps=0.1), "deepfool": DeepFool(steps=3)}, [0.05, 0.1],
+                     batch_size=32, progress=lambda done, total: seen.append((done, total)))
+    total = 3 * len(x)  # two eps runs of FGSM, one DeepFool run
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,16 +37,24 @@ def predict(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> Tensor:
 
 
 def run_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, *, target: Tensor | None = None,
-               batch_size: int = 256) -> AttackResult:
-    """``attack(model, x, y)`` in batches of ``batch_size``, the results joined into one AttackResult."""
+               batch_size: int = 256, progress: Callable[[int], None] | None = None) -> AttackResult:
+    """``attack(model, x, y)`` in batches of ``batch_size``, the results joined into one AttackResult.
+
+    ``progress(images)`` is called after each batch with the number of images attacked so far.
+    """
     _check_batch_size(batch_size)
     y = torch.as_tensor(y)
     if len(x) == 0 or len(x) <= batch_size:
-        return attack(model, x, y, target=target)
+        result = attack(model, x, y, target=target)
+        if progress is not None:
+            progress(len(x))
+        return result
     parts = []
     for i in range(0, len(x), batch_size):
         part_target = None if target is None else torch.as_tensor(target).expand(len(x))[i:i + batch_size]
         parts.append(attack(model, x[i:i + batch_size], y[i:i + batch_size], target=part_target))
+        if progress is not None:
+            progress(min(i + batch_size, len(x)))
     joined = {f.name: None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts])
               for f in dataclasses.fields(AttackResult)}
     return AttackResult(**joined)
@@ -72,10 +80,11 @@ class RobustnessCurve:
 
 def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, attacks_by_name: Mapping[str, Attack],
                      eps_values: Sequence[float], *, target: Tensor | None = None,
-                     batch_size: int = 256) -> RobustnessCurve:
+                     batch_size: int = 256, progress: Callable[[int, int], None] | None = None) -> RobustnessCurve:
     """Accuracy vs eps of each attack (Kurakin et al., 2017, Figure 2); min-norm attacks from one run.
 
     With ``target`` (N,) every attack aims at those classes and ``success`` is the rate of hitting them.
+    ``progress(done, total)`` counts attacked images over all attacks and eps values.
     """
     if not attacks_by_name:
         raise ConfigError("give at least one attack to draw a robustness curve of")
@@ -90,16 +99,27 @@ def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, attacks_by_name: Ma
     accuracy: dict[str, tuple[float, ...]] = {}
     success: dict[str, tuple[float, ...]] = {}
     norms: dict[str, str] = {}
+    runs = sum(len(eps_values) if _has_eps(a) else 1 for a in attacks_by_name.values())
+    finished = 0
+
+    def count(images: int) -> None:
+        if progress is not None:
+            progress(finished + images, runs * len(x))
+
     for name, attack in attacks_by_name.items():
         norm = str(getattr(attack, "norm", None) or "2")
         norms[name] = norm
-        if any(f.name == "eps" for f in dataclasses.fields(attack)):
-            results = [run_attack(dataclasses.replace(attack, eps=eps), model, x, y, target=target,
-                                  batch_size=batch_size) for eps in eps_values]
+        if _has_eps(attack):
+            results = []
+            for eps in eps_values:
+                results.append(run_attack(dataclasses.replace(attack, eps=eps), model, x, y, target=target,
+                                          batch_size=batch_size, progress=count))
+                finished += len(x)
             accuracy[name] = tuple(r.adv_accuracy for r in results)
             success[name] = tuple(r.success_rate for r in results)
         else:
-            result = run_attack(attack, model, x, y, target=target, batch_size=batch_size)
+            result = run_attack(attack, model, x, y, target=target, batch_size=batch_size, progress=count)
+            finished += len(x)
             size = (result.linf if norm == "inf" else result.l2).cpu()  # (N,)
             hit = result.success.cpu()
             # Within eps the attack wins exactly where it succeeded with a perturbation no larger than eps.
@@ -107,6 +127,10 @@ def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, attacks_by_name: Ma
             success[name] = tuple(_mean(hit & (size <= eps)) for eps in eps_values)
     clean = float(correct.float().mean()) if len(x) else 0.0
     return RobustnessCurve(eps=eps_values, accuracy=accuracy, success=success, norms=norms, clean_accuracy=clean, count=len(x))
+
+
+def _has_eps(attack: Attack) -> bool:
+    return any(f.name == "eps" for f in dataclasses.fields(attack))
 
 
 def _mean(flags: Tensor) -> float:

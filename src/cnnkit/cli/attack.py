@@ -196,12 +196,13 @@ def _target(source: Any, targeted: Optional[str], x: Any, y: Any, seed: int) -> 
 def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[float], x: Any, y: Any,
             labelled: bool, target: Any, targeted: Optional[str], out: Optional[Path], quiet: bool) -> None:
     from cnnkit.attacks import robustness_curve, run_attack
-    from cnnkit.cli.explain._common import output_dir, write_page
+    from cnnkit.cli.explain._common import StepBar, output_dir, write_page
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_curves
 
     named = {_label(m): a for m, a in attacks.items()}
-    curve = robustness_curve(source.model, x, y, named, eps_values, target=target)
+    with StepBar("attack", unit="images", enabled=not quiet) as bar:
+        curve = robustness_curve(source.model, x, y, named, eps_values, target=target, progress=bar.update)
     folder = output_dir(source, run, "-".join(attacks), out, group="attack")
     classes = source.info.classes
     sections = []
