@@ -117,3 +117,25 @@ def test_methods_from_other_modules_fail_cleanly_when_absent(digits_run, run_cli
             continue
         code, _, err = run_cli(["attack", str(digits_run), "--method", method, "--out", str(tmp_path), *ARGS], capsys)
         assert code == 2 and needed in err and err.count("\n") == 1
+
+
+def test_compare_attacks_another_run_on_the_same_images(digits_run, digits_images, untrained_run, run_cli, capsys,
+                                                         tmp_path):
+    from cnnkit.attacks import FGSM
+    from cnnkit.train.inference import open_model
+
+    other = untrained_run("fastnet", in_chans=1, input_size=8)  # same task, untrained weights
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli(["attack", str(digits_run), "--method", "fgsm", "--eps", "0.1", "--compare", str(other),
+                                 "--out", str(out), "--device", "cpu", *ARGS], capsys)
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    (label, compared), = results["compared"].items()
+    assert label == other.name and (out / "robustness-comparison.png").stat().st_size > 0
+    _, x, y = digits_images
+    expected = FGSM(eps=0.1)(open_model(str(other)).model, x, y).adv_accuracy
+    assert compared["accuracy"]["FGSM"] == [pytest.approx(expected)]
+
+    mismatched = untrained_run("lenet5", in_chans=1, input_size=28)
+    code, _, err = run_cli(["attack", str(digits_run), "--compare", str(mismatched), *ARGS], capsys)
+    assert code == 2 and err.count("\n") == 1 and "same task" in err

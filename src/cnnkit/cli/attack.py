@@ -68,6 +68,9 @@ def attack(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/attack/NAME)."),
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
+    compare: Optional[list[str]] = typer.Option(None, "--compare", help="Another run attacked on the same images "
+                                                "(repeatable): its curves drawn beside RUN's, e.g. standard vs "
+                                                "adversarially trained."),
 ) -> None:
     from cnnkit.errors import ConfigError
 
@@ -84,6 +87,9 @@ def attack(
     from cnnkit.cli.explain._common import open_source
 
     source = open_source(run, device)
+    if compare and (physical or methods == ["universal"]):
+        raise ConfigError("--compare draws accuracy-vs-eps curves; it does not combine with --physical or universal")
+    compared = {name: _comparable(source, other, open_source(other, device)) for name, other in _names(run, compare)}
     if methods == ["universal"]:
         _universal(source, run, xi=xi, norm=norm, fit_count=fit_count, count=count, images=images, data=data,
                    data_dir=data_dir, seed=seed, out=out, quiet=quiet)
@@ -97,7 +103,7 @@ def attack(
     if physical:
         _physical(source, run, methods, eps_values, steps, seed, x, y, out, quiet)
     else:
-        _curves(source, run, attacks, eps_values, x, y, labelled, target, targeted, out, quiet)
+        _curves(source, run, attacks, eps_values, x, y, labelled, target, targeted, out, quiet, compared)
 
 
 def _parse_methods(text: str) -> list[str]:
@@ -193,16 +199,47 @@ def _target(source: Any, targeted: Optional[str], x: Any, y: Any, seed: int) -> 
     return torch.full_like(y, index)
 
 
+def _names(run: str, compare: Optional[list[str]]) -> list[tuple[str, str]]:
+    """(label, run) of each --compare run, labelled by its folder name, made unique against RUN's."""
+    taken = {Path(run).name}
+    named = []
+    for other in compare or []:
+        label = Path(other).name
+        while label in taken:
+            label += "'"
+        taken.add(label)
+        named.append((label, other))
+    return named
+
+
+def _comparable(source: Any, other_name: str, other: Any) -> Any:
+    """Refuse a --compare run that takes other images or predicts other classes than RUN."""
+    from cnnkit.errors import ConfigError
+
+    mine, theirs = source.info, other.info
+    if (mine.in_chans, mine.input_size, len(mine.classes)) != (theirs.in_chans, theirs.input_size, len(theirs.classes)):
+        raise ConfigError(
+            f"--compare {other_name} takes {theirs.in_chans}x{theirs.input_size}x{theirs.input_size} images and "
+            f"predicts {len(theirs.classes)} classes, RUN {mine.in_chans}x{mine.input_size}x{mine.input_size} and "
+            f"{len(mine.classes)}: compare runs of the same task")
+    return other
+
+
 def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[float], x: Any, y: Any,
-            labelled: bool, target: Any, targeted: Optional[str], out: Optional[Path], quiet: bool) -> None:
+            labelled: bool, target: Any, targeted: Optional[str], out: Optional[Path], quiet: bool,
+            compared: dict[str, Any]) -> None:
     from cnnkit.attacks import robustness_curve, run_attack
     from cnnkit.cli.explain._common import StepBar, output_dir, write_page
     from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_curves
+    from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_comparison, plot_robustness_curves
 
     named = {_label(m): a for m, a in attacks.items()}
     with StepBar("attack", unit="images", enabled=not quiet) as bar:
         curve = robustness_curve(source.model, x, y, named, eps_values, target=target, progress=bar.update)
+    others = {}
+    for label, other in compared.items():
+        with StepBar(f"attack {label}", unit="images", enabled=not quiet) as bar:
+            others[label] = robustness_curve(other.model, x, y, named, eps_values, target=target, progress=bar.update)
     folder = output_dir(source, run, "-".join(attacks), out, group="attack")
     classes = source.info.classes
     sections = []
@@ -212,6 +249,8 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
                                  title=f"accuracy under attack, {curve.count} images")
     header = ("method", *(f"eps {e:.4g}" for e in curve.eps))
     rows = [header, *((n, *(f"{a:.1%}" for a in accs)) for n, accs in curve.accuracy.items())]
+    for label, other_curve in others.items():
+        rows += [(f"{n} ({label})", *(f"{a:.1%}" for a in accs)) for n, accs in other_curve.accuracy.items()]
     note = ("Accuracy on the adversarial images at each eps; clean accuracy "
             f"{curve.clean_accuracy:.1%}." + ("" if labelled else " Labels are the model's own predictions."))
     if target is not None:
@@ -220,6 +259,13 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
         sections.append(ReportSection("Target hit rate", text="Fraction of images classified as their target.",
                                       table=tuple(rows_s)))
     sections.insert(0, ReportSection("Accuracy against eps", images=(png,), text=note, table=tuple(rows)))
+    if others:
+        runs = {Path(run).name: (curve.eps, curve.accuracy), **{k: (c.eps, c.accuracy) for k, c in others.items()}}
+        both = plot_robustness_comparison(runs, folder / "robustness-comparison.png",
+                                          title=f"accuracy under attack, {curve.count} images, by model")
+        clean = "; ".join(f"{k} {c.clean_accuracy:.1%}" for k, c in {Path(run).name: curve, **others}.items())
+        sections.insert(1, ReportSection("Models compared", images=(both,),
+                                         text=f"The same images attacked on each model. Clean accuracy: {clean}."))
     shown = slice(0, min(GRID_IMAGES, len(x)))
     for name, attack in named.items():
         configured = attack
@@ -237,7 +283,8 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
             adv_labels=[classes[i] for i in part.adv_pred.tolist()], title=f"{configured!r}")
         sections.append(ReportSection(f"Examples: {name}", images=(grid,)))
     payload = {"run": run, "methods": {n: repr(a) for n, a in named.items()}, "targeted": targeted,
-               "labelled": labelled, **curve.to_dict()}
+               "labelled": labelled, **curve.to_dict(),
+               "compared": {k: c.to_dict() for k, c in others.items()}}
     _write_json(folder / "results.json", payload)
     page = write_page(folder, source, run, "", sections, group="attack",
                       highlights=(("clean accuracy", f"{curve.clean_accuracy:.1%}"), ("images", str(curve.count))))
