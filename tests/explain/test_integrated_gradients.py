@@ -24,13 +24,15 @@ def _explicit_ig(reference, model, x, target, baseline, alphas, weights):
     return out
 
 
-@pytest.mark.parametrize("method", ["riemann_right", "riemann_trapezoid", "gausslegendre"])
+@pytest.mark.parametrize("method", ["riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"])
 def test_ig_equals_the_explicit_sum(reuse_model, reuse_images, reference, method):
     model, x = reuse_model.double(), reuse_images.double()
     target = torch.tensor([0, 1, 2, 2, 1])
     steps = 6
     if method == "riemann_right":
         alphas, weights = [k / steps for k in range(1, steps + 1)], [1 / steps] * steps
+    elif method == "riemann_middle":  # the default
+        alphas, weights = [(k + 0.5) / steps for k in range(steps)], [1 / steps] * steps
     elif method == "riemann_trapezoid":
         alphas = [k / (steps - 1) for k in range(steps)]
         weights = [0.5 / (steps - 1)] + [1 / (steps - 1)] * (steps - 2) + [0.5 / (steps - 1)]
@@ -39,7 +41,8 @@ def test_ig_equals_the_explicit_sum(reuse_model, reuse_images, reference, method
         alphas, weights = ((nodes + 1) / 2).tolist(), (w / 2).tolist()
     baseline = torch.full_like(x, 0.25)
     expected = _explicit_ig(reference, model, x, target, baseline, alphas, weights)
-    ours = integrated_gradients(model, x, target, baseline=0.25, steps=steps, method=method, batch_size=7)
+    chosen = {} if method == "riemann_middle" else {"method": method}
+    ours = integrated_gradients(model, x, target, baseline=0.25, steps=steps, batch_size=7, **chosen)
     assert torch.allclose(ours, expected, atol=1e-10, rtol=0)
     # float32 agrees with the float64 sum to 1e-6
     ours32 = integrated_gradients(reuse_model, reuse_images, target, baseline=baseline[0].float(), steps=steps,

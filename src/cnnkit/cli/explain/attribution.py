@@ -161,6 +161,8 @@ def saliency(
     images: Optional[List[Path]] = IMAGES_OPT,
     count: int = COUNT_OPT,
     steps: int = typer.Option(64, "--steps", help="Integrated Gradients: quadrature steps."),
+    ig_method: str = typer.Option("riemann_middle", "--ig-method", help="Integrated Gradients' quadrature: "
+                                  "riemann_middle, riemann_left, riemann_right, riemann_trapezoid or gausslegendre."),
     samples: int = typer.Option(50, "--samples", help="SmoothGrad: noisy samples per image."),
     noise: float = typer.Option(0.15, "--noise", help="SmoothGrad: noise sigma as a fraction of the image's range."),
     layer: Optional[str] = typer.Option(None, "--layer", help="Grad-CAM: layer (default: the last spatial one)."),
@@ -198,10 +200,10 @@ def saliency(
     if "smoothgrad" in chosen:
         maps["SmoothGrad"] = smoothgrad(source.model, x, explained, samples=samples, noise=noise, seed=seed)
     if "ig" in chosen:
-        attributions = integrated_gradients(source.model, x, explained, steps=steps)
+        attributions = integrated_gradients(source.model, x, explained, steps=steps, method=ig_method)
         error = completeness_error(source.model, x, explained, attributions)
         maps["Integrated Gradients"] = attributions.sum(1)
-        line = (f"Integrated Gradients ({steps} steps, Gauss-Legendre, black baseline): completeness error "
+        line = (f"Integrated Gradients ({steps} steps, {ig_method}, black baseline): completeness error "
                 f"mean {error.mean().item():.3%}, max {error.max().item():.3%}")
         notes.append(line)
         highlights.append(("IG completeness error (mean)", f"{error.mean().item():.3%}"))
