@@ -139,3 +139,9 @@ def test_compare_attacks_another_run_on_the_same_images(digits_run, digits_image
     mismatched = untrained_run("lenet5", in_chans=1, input_size=28)
     code, _, err = run_cli(["attack", str(digits_run), "--compare", str(mismatched), *ARGS], capsys)
     assert code == 2 and err.count("\n") == 1 and "same task" in err
+
+
+def test_eps_is_shown_as_typed_in_papers_units():
+    from cnnkit.cli.attack import _eps_text
+
+    assert [_eps_text(e) for e in (0.1, 16 / 255, 8 / 255, 0.2, 1 / 3)] == ["0.1", "16/255", "8/255", "0.2", "0.3333"]

@@ -247,7 +247,7 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
                                  clean_accuracy=curve.clean_accuracy,
                                  xlabel="eps (" + ", ".join(sorted({f"L{n}" for n in curve.norms.values()})) + ")",
                                  title=f"accuracy under attack, {curve.count} images")
-    header = ("method", *(f"eps {e:.4g}" for e in curve.eps))
+    header = ("method", *(f"eps {_eps_text(e)}" for e in curve.eps))
     rows = [header, *((n, *(f"{a:.1%}" for a in accs)) for n, accs in curve.accuracy.items())]
     for label, other_curve in others.items():
         rows += [(f"{n} ({label})", *(f"{a:.1%}" for a in accs)) for n, accs in other_curve.accuracy.items()]
@@ -300,6 +300,15 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
     typer.echo(f"wrote {page}")
 
 
+def _eps_text(eps: float) -> str:
+    """0.1 as '0.1', 16/255 as '16/255' (how the papers write pixel steps), else 4 digits."""
+    short = f"{eps:.4g}"
+    if float(short) == eps:
+        return short
+    steps = eps * 255
+    return f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-9 else short
+
+
 def _label(method: str) -> str:
     """The display name of a CLI method."""
     return {"fgsm": "FGSM", "bim": "BIM", "ll": "LL", "pgd": "PGD", "pgd-l2": "PGD-L2", "deepfool": "DeepFool",
@@ -313,7 +322,7 @@ def _physical(source: Any, run: str, methods: list[str], eps_values: list[float]
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.robustness import plot_destruction_rates
 
-    named = {f"{_label(m)} eps={e:.4g}": _build(m, e, steps, seed) for m in methods for e in eps_values}
+    named = {f"{_label(m)} eps={_eps_text(e)}": _build(m, e, steps, seed) for m in methods for e in eps_values}
     table = destruction_table(source.model, x, y, named, DEFAULT_TRANSFORMS)
     folder = output_dir(source, run, "physical", out, group="attack")
     header = ("transformation", *table.attacks)
