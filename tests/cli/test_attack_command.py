@@ -144,4 +144,4 @@ def test_compare_attacks_another_run_on_the_same_images(digits_run, digits_image
 def test_eps_is_shown_as_typed_in_papers_units():
     from cnnkit.cli.attack import _eps_text
 
-    assert [_eps_text(e) for e in (0.1, 16 / 255, 8 / 255, 0.2, 1 / 3)] == ["0.1", "16/255", "8/255", "0.2", "0.3333"]
+    assert [_eps_text(e) for e in (0.1, 16 / 255, 8 / 255, 0.2, 0.123456)] == ["0.1", "16/255", "8/255", "0.2", "0.1235"]
