@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.atomic import atomic_write_text
-from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, OutputError
-from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import resolve_device
 from cnnkit.train.evaluate import evaluate
-from cnnkit.train.rundir import CONFIG_FILE, load_run
+from cnnkit.train.inference import dataset_for
+from cnnkit.train.rundir import load_run
 
 __all__ = ["EvalReport", "evaluate_run_dir"]
 
@@ -50,26 +49,11 @@ def evaluate_run_dir(
     """Evaluate the model of ``run_dir`` and write ``eval-<data>-<split>-confusion.png/.json``."""
     from cnnkit.viz.confusion import plot_confusion_matrix
 
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     torch_device = resolve_device(device)
     run = load_run(run_dir, device=torch_device)
+    dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
     dataset_name = data or run.info.dataset
-    if dataset_name is None:
-        raise ConfigError(f"{run.path} records no dataset (its weights were imported); pass --data NAME")
-    if data_dir is None and dataset_name == run.info.dataset and (run.path / CONFIG_FILE).is_file():
-        data_dir = TrainConfig.from_file(run.path / CONFIG_FILE).data_dir
-    size = run.info.input_size
-    image_size = size if is_folder_dataset(dataset_name) else None  # in-memory sets have one size
-    dataset = load_dataset(dataset_name, split, data_dir=data_dir, image_size=image_size)
     spec = dataset.spec
-    shape, expected = (spec.in_chans, *spec.image_size), (run.info.in_chans, size, size)
-    if spec.num_classes != len(run.info.classes) or shape != expected:
-        raise ConfigError(
-            f"{dataset_name} has {spec.num_classes} classes of {'x'.join(map(str, shape))} images, but the run "
-            f"predicts {len(run.info.classes)} classes of {'x'.join(map(str, expected))} images; "
-            "pick a matching --data"
-        )
     if tta and not spec.hflip:
         raise ConfigError(f"--tta flips images, which changes the class in {dataset_name}; drop --tta")
     result = evaluate(run.model, dataset, device=torch_device, tta=tta)

@@ -158,12 +158,15 @@ def sample_images(
 
 
 def dataset_for(run: Run, *, data: str | None = None, data_dir: str | Path | None = None, split: str = "test"):  # type: ignore[no-untyped-def]
-    """The dataset split that fits ``run``'s model: its own by default, checked against model.json."""
+    """The dataset split that fits ``run``'s model: its own by default (read from where it was trained),
+    checked against model.json; ``cnnkit eval``, ``explain`` and ``attack`` all load their images here."""
     if split not in ("train", "test"):
         raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     name = data or run.info.dataset
     if name is None:
-        raise ConfigError("the model records no dataset (imported weights or a registered name); pass --data NAME")
+        owner = f"{run.path} records no dataset (its weights were imported)" if run.path is not None else (
+            "a registered model name has no dataset")
+        raise ConfigError(f"{owner}; pass --data NAME")
     if data_dir is None and name == run.info.dataset and run.path is not None and (run.path / CONFIG_FILE).is_file():
         data_dir = TrainConfig.from_file(run.path / CONFIG_FILE).data_dir
     size = run.info.input_size
@@ -172,7 +175,8 @@ def dataset_for(run: Run, *, data: str | None = None, data_dir: str | Path | Non
     shape, expected = (spec.in_chans, *spec.image_size), (run.info.in_chans, size, size)
     if spec.num_classes != len(run.info.classes) or shape != expected:
         raise ConfigError(
-            f"{name} has {spec.num_classes} classes of {'x'.join(map(str, shape))} images, but the model "
+            f"{name} has {spec.num_classes} classes of {'x'.join(map(str, shape))} images, but the "
+            f"{'run' if run.path is not None else 'model'} "
             f"predicts {len(run.info.classes)} classes of {'x'.join(map(str, expected))} images; pick a matching --data"
         )
     return dataset
