@@ -14,3 +14,12 @@ def digits_batch(digits_run):
     run = open_model(str(digits_run), device=torch.device("cpu"))
     x, y = sample_images(run, 48, seed=1)
     return run.model, x, y
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: these tiny batches gain nothing from more, and lose a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

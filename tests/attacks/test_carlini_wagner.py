@@ -10,14 +10,7 @@ from cnnkit.attacks.carlini_wagner import logit_margin
 from cnnkit.errors import ConfigError
 from cnnkit.train.inference import open_model, sample_images
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny batches gain nothing from more, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 EPS_GRID = [0.02 * k for k in range(1, 26)]

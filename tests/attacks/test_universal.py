@@ -9,14 +9,7 @@ from cnnkit.attacks import Perturbation, UniversalPerturbation, fooling_rate
 from cnnkit.errors import ConfigError
 from cnnkit.train.inference import open_model, sample_images
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny batches gain nothing from more, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(("norm", "xi", "batch_size"), [("inf", 0.5, 16), ("2", 2.5, 16), ("inf", 0.5, 1)])
