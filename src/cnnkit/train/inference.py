@@ -64,7 +64,7 @@ def open_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = create_model(entry.name, **kwargs)
-    classes_count = _output_classes(network, chans, size)
+    classes_count = _output_classes(entry.name, kwargs)
     mean, std = (_IMAGENET_MEAN, _IMAGENET_STD) if chans == 3 else ([0.5] * chans, [0.5] * chans)
     info = ModelInfo(
         architecture=entry.name, kwargs=kwargs, classes=[str(i) for i in range(classes_count)],
@@ -73,13 +73,14 @@ def open_model(
     return Run(path=None, model=sized_model(network, info, device), info=info)
 
 
-def _output_classes(network: nn.Module, in_chans: int, size: int) -> int:
-    """Number of logits the network produces (run once on the meta device, free)."""
-    import copy
+def _output_classes(name: str, kwargs: dict) -> int:
+    """Number of logits the model produces: a twin built and run on the meta device (no memory, no time)."""
+    from cnnkit.models import create_model
 
-    probe = copy.deepcopy(network).to("meta").eval()
-    with torch.no_grad():
-        out = probe(torch.zeros(1, in_chans, size, size, device="meta"))
+    with torch.device("meta"):
+        probe = create_model(name, **kwargs).eval()
+        with torch.no_grad():
+            out = probe(torch.zeros(1, kwargs["in_chans"], kwargs["input_size"], kwargs["input_size"]))
     return int(out.shape[1])
 
 
