@@ -89,18 +89,17 @@ class StepBar:
         self._label = label
 
     def __enter__(self) -> StepBar:
-        if self._progress is not None:
-            self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+        if self._task is not None:  # shown only once work began, so an early error stays one line
+            self._progress.__exit__(*exc)  # type: ignore[union-attr]
 
     def update(self, done: int, total: int) -> None:
         if self._progress is None:
             return
         if self._task is None:
+            self._progress.__enter__()
             self._task = self._progress.add_task(self._label, total=total)
         self._progress.update(self._task, completed=done)
 
