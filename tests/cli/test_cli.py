@@ -50,9 +50,9 @@ def test_train_prints_the_report_path(run_cli, tmp_path: Path, capsys) -> None:
     [
         (["train", "--model", "lenet", "--data", "digits"], "did you mean 'lenet5'"),
         (["train", "--data", "fashion-mnis"], "did you mean 'fashion-mnist'"),
-        (["train", "--data", "digits", "--epochs", "0"], "epochs must be an integer >= 1"),
-        (["train", "--data", "digits", "--lr", "0"], "lr must be > 0"),
-        (["train", "--data", "digits", "--batch-size", "0"], "batch_size must be an integer >= 1"),
+        (["train", "--data", "digits", "--epochs", "0"], "epochs (--epochs) must be an integer in [1, 10,000]"),
+        (["train", "--data", "digits", "--lr", "0"], "lr (--lr) must be a number in (0, 10]"),
+        (["train", "--data", "digits", "--batch-size", "0"], "batch_size (--batch-size) must be an integer in [1, 65,536]"),
         (["train", "--data", "digits", "--recipe", "fats"], "did you mean 'fast'"),
         (["train", "--config", "/nonexistent/config.json"], "does not exist"),
         (["eval", "/nonexistent/run"], "does not exist"),

@@ -55,7 +55,7 @@ def test_config_round_trips_and_resolves_the_papers_defaults(tmp_path) -> None:
     (dict(adversarial="cw", adv_eps=0.1), "unknown adversarial training method 'cw'"),
     (dict(adversarial="fgsm", adv_eps=0.1, adv_ratio=1.5), "adv_ratio .* must be in \\[0, 1\\]"),
     (dict(adversarial="pgd", adv_eps=0.1, adv_ratio=-0.1), "adv_ratio .* must be in \\[0, 1\\]"),
-    (dict(adversarial="pgd", adv_eps=0.1, adv_steps=0), "adv_steps must be an integer >= 1"),
+    (dict(adversarial="pgd", adv_eps=0.1, adv_steps=0), r"adv_steps \(--adv-steps\) must be an integer in \[1, 1,000\]"),
     (dict(adversarial="pgd", adv_eps=0.1, adv_alpha=0.0), "adv_alpha .* must be in \\(0, 1\\]"),
     (dict(adversarial="fgsm", adv_eps=0.1, adv_steps=3), "--adv-steps applies to --adversarial pgd only"),
     (dict(adv_eps=0.1), "--eps applies to adversarial training only"),

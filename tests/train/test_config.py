@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnnkit.errors import ConfigError
@@ -12,20 +14,34 @@ from cnnkit.train.recipes import RECIPES, apply_recipe
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("epochs", 0, "epochs must be an integer >= 1"),
-        ("batch_size", 0, "batch_size must be an integer >= 1"),
-        ("lr", 0.0, "lr must be > 0"),
-        ("lr", -1.0, "lr must be > 0"),
-        ("optimizer", "adam", "choose one of sgd, adamw"),
-        ("schedule", "poly", "choose one of constant, step, cosine, onecycle"),
-        ("label_smoothing", 1.0, "label_smoothing must be in"),
-        ("dropout", 1.5, "dropout must be in"),
-        ("warmup_epochs", 10.0, "warmup_epochs must be in"),
+        ("epochs", 0, "epochs (--epochs) must be an integer in [1, 10,000]"),
+        ("epochs", 10**20, "epochs (--epochs) must be an integer in [1, 10,000]"),
+        ("epochs", 2.5, "epochs (--epochs) must be an integer"),
+        ("batch_size", 0, "batch_size (--batch-size) must be an integer in [1, 65,536]"),
+        ("lr", 0.0, "lr (--lr) must be a number in (0, 10]"),
+        ("lr", -1.0, "lr (--lr) must be a number in (0, 10]"),
+        ("lr", 1e308, "lr (--lr) must be a number in (0, 10]"),
+        ("lr", float("nan"), "lr (--lr) must be a number in (0, 10]"),
+        ("weight_decay", float("nan"), "weight_decay (--weight-decay) must be a finite number in [0, 1]"),
+        ("threads", 100_000, "threads (--threads) must be an integer in [1, 256]"),
+        ("seed", 2**64, "seed (--seed) must be an integer in [0, 4,294,967,295]"),
+        ("seed", True, "seed (--seed) must be an integer"),
+        ("optimizer", "adam", "must be one of sgd, adamw"),
+        ("schedule", "poly", "must be one of constant, step, cosine, onecycle"),
+        ("label_smoothing", 1.0, "label_smoothing (--label-smoothing) must be a finite number in"),
+        ("dropout", 1.5, "dropout (--dropout) must be a finite number in"),
+        ("warmup_epochs", 10.0, "warmup_epochs (--warmup-epochs) must be a finite number in"),
         ("name", "../x", "plain directory name"),
+        ("name", "x" * 300, "at most 255 bytes"),
+        ("model", 3, "model (--model) must be a non-empty string"),
+        ("data", ["mnist"], "data (--data) must be a non-empty string"),
+        ("out", 7, "out (--out) must be a non-empty string"),
+        ("model_kwargs", [1], "model_kwargs (--config's model_kwargs) must be an object"),
+        ("model_kwargs", {"a": [[[[[[[[[[1]]]]]]]]]]}, "nested at most 8 levels"),
     ],
 )
 def test_out_of_range_values_raise_config_error(field: str, value: object, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         TrainConfig(**{field: value})
 
 

@@ -81,6 +81,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(err.exit_code)
     except typer.Abort:
         _fail("aborted", code=1)
+    except OSError as err:  # the machine refused: a full disk, a read-only folder, a vanished file
+        if debug:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        _fail(f"{err.strerror or err}{where}; check the disk and the folder's permissions")
+    except MemoryError:
+        if debug:
+            raise
+        _fail("out of memory; use a smaller --batch-size, fewer images or a smaller model")
     if code == 130:  # Ctrl-C outside training, which typer turns into exit code 130 without a word
         print("cnnkit: interrupted", file=sys.stderr)
     if isinstance(code, int) and code != 0:

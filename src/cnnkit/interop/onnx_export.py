@@ -33,6 +33,7 @@ from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes
 from cnnkit.errors import CnnkitError, ConfigError, DataError, ExportError, OutputError
 from cnnkit.train.rundir import ModelInfo, Run, load_run
+from cnnkit.train.runlock import lock_if_inside
 
 __all__ = ["INPUT_NAME", "ONNX_FILE", "OUTPUT_NAME", "OnnxExport", "export_onnx", "read_onnx_metadata"]
 
@@ -76,15 +77,16 @@ def export_onnx(run: str | Path, out: str | Path | None = None, *, opset: int | 
         )
     _attach_metadata(onnx, proto, loaded)
 
-    try:
-        atomic_write_bytes(path, proto.SerializeToString())
-    except OSError as err:
-        raise OutputError(f"cannot write {path} ({err.strerror}); choose another --out") from None
-    try:
-        onnx.checker.check_model(str(path), full_check=True)  # the file as written, shapes inferred
-    except BaseException:
-        path.unlink(missing_ok=True)  # a file that fails the checker is a cnnkit bug; do not leave it
-        raise
+    with lock_if_inside(loaded.path, path, "cnnkit export"):
+        try:
+            atomic_write_bytes(path, proto.SerializeToString())
+        except OSError as err:
+            raise OutputError(f"cannot write {path} ({err.strerror}); choose another --out") from None
+        try:
+            onnx.checker.check_model(str(path), full_check=True)  # the file as written, shapes inferred
+        except BaseException:
+            path.unlink(missing_ok=True)  # a file that fails the checker is a cnnkit bug; do not leave it
+            raise
     return OnnxExport(path=path, opset=written_opset, size=path.stat().st_size, seconds=time.perf_counter() - started)
 
 

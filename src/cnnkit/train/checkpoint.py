@@ -34,6 +34,8 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from cnnkit.errors import CheckpointError, OutputError
+from cnnkit.files import GIB, MIB, read_bytes, read_json
+from cnnkit.schema import shown
 
 __all__ = [
     "STATE_FILE",
@@ -50,6 +52,8 @@ STATE_FILE = "state.safetensors"
 STATE_INFO_FILE = "state.json"
 FORMAT = 1
 _NEXT = ".{}.next"
+_INFO_BYTES = 64 * MIB    # the JSON skeleton and scalars; tensors live in the blob
+_BLOB_BYTES = 32 * GIB    # weights, optimiser moments and RNG states of the largest zoo model, many times over
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,7 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
     info_next = run_dir / _NEXT.format(STATE_INFO_FILE)
     if not has_checkpoint(run_dir):
         raise CheckpointError(f"{run_dir} has no checkpoint ({STATE_INFO_FILE}); it cannot be resumed")
-    try:
-        blob = blob_path.read_bytes()
-    except OSError as err:
-        raise CheckpointError(f"{run_dir}: cannot read {STATE_FILE} ({err.strerror}); it cannot be resumed") from None
+    blob = read_bytes(blob_path, what="checkpoint file", max_bytes=_BLOB_BYTES, error=CheckpointError)
     digest = hashlib.sha256(blob).hexdigest()
     info = _read_info(info_path)
     if (info is None or info.get("sha256") != digest) and info_next.is_file():
@@ -115,8 +116,14 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
         raise CheckpointError(
             f"{blob_path} does not match {STATE_INFO_FILE} (truncated or changed); the checkpoint cannot be resumed"
         )
-    if info.get("format") != FORMAT:
-        raise CheckpointError(f"{info_path} has checkpoint format {info.get('format')!r}; this cnnkit reads {FORMAT}")
+    version = info.get("format")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT:
+        raise CheckpointError(
+            f"{info_path} was written by a newer cnnkit (checkpoint format {version}); this cnnkit reads format "
+            f"{FORMAT}: upgrade cnnkit to resume it"
+        )
+    if version != FORMAT:
+        raise CheckpointError(f"{info_path} has checkpoint format {shown(version)}; this cnnkit reads {FORMAT}")
     try:
         tensors = load_tensors(blob)
         state = unpack(info["state"], tensors)
@@ -184,9 +191,12 @@ def _free_key(tensors: dict[str, torch.Tensor], prefix: str) -> str:
 
 
 def _read_info(path: Path) -> dict[str, Any] | None:
+    """state.json's content, or None if it is not a readable, sane JSON object (a FIFO is refused, not read)."""
+    if not path.exists():
+        return None
     try:
-        info = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        info = read_json(path, what="checkpoint file", max_bytes=_INFO_BYTES, error=CheckpointError)
+    except CheckpointError:
         return None
     return info if isinstance(info, dict) else None
 

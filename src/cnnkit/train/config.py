@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.errors import ConfigError
+from cnnkit.files import MIB, json_depth, read_json
+from cnnkit.schema import Fields, shown
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "AMP_MODES", "DEVICES", "ADVERSARIAL_METHODS"]
 
@@ -23,6 +25,9 @@ DEVICES = ("auto", "cpu", "cuda")
 ADVERSARIAL_METHODS = ("fgsm", "pgd")
 ADV_DEFAULT_STEPS = 10           # PGD steps per training batch (Madry et al. use 7 on CIFAR-10)
 ADV_DEFAULT_RATIO = {"fgsm": 0.5, "pgd": 0.0}  # weight of the clean loss: Goodfellow's 0.5, Madry's 0
+MAX_EPOCHS = 10_000               # ranges of the options: beyond them a value is a typo, not a plan
+MAX_LR = 10.0
+MAX_SEED = 2**32 - 1              # NumPy's seeds are 32-bit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,46 +85,51 @@ class TrainConfig:
     recipe: str | None = None          # the recipe these values came from, for the record
 
     def __post_init__(self) -> None:
-        _at_least("epochs", self.epochs, 1)
-        _at_least("batch_size", self.batch_size, 1)
-        _at_least("eval_every", self.eval_every, 1)
-        _at_least("num_workers", self.num_workers, 0)
-        _at_least("train_per_class", self.train_per_class, 1)
-        _at_least("step_epochs", self.step_epochs, 1)
-        if self.threads is not None:
-            _at_least("threads", self.threads, 1)
-        if self.checkpoint_every is not None:
-            _at_least("checkpoint_every", self.checkpoint_every, 0)
+        f = Fields("", ConfigError, hint="'cnnkit train --help' gives the ranges", label=_with_flag)
+        f.text("model", self.model, max_len=100)
+        f.text("data", self.data, max_len=100)
+        if self.data_dir is not None:
+            f.text("data_dir", self.data_dir, max_len=4096)
         if self.image_size is not None:
-            _at_least("image_size", self.image_size, 4)
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}; try --lr 0.05")
-        for name, value in (("momentum", self.momentum), ("label_smoothing", self.label_smoothing)):
-            if not 0 <= value < 1:
-                raise ConfigError(f"{name} must be in [0, 1), got {value}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0 < self.step_gamma <= 1:
-            raise ConfigError(f"step_gamma must be in (0, 1], got {self.step_gamma}")
-        if not 0 <= self.warmup_epochs < self.epochs:
-            raise ConfigError(
-                f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"
-            )
-        for name, value, allowed in (
-            ("optimizer", self.optimizer, OPTIMIZERS),
-            ("schedule", self.schedule, SCHEDULES),
-            ("amp", self.amp, AMP_MODES),
-            ("device", self.device, DEVICES),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-        if not isinstance(self.model_kwargs, dict):
-            raise ConfigError("model_kwargs must be a JSON object")
+            f.integer("image_size", self.image_size, 4, 1024)
+        f.integer("train_per_class", self.train_per_class, 1, 100_000)
+        f.mapping("model_kwargs", self.model_kwargs, max_items=100)
+        if json_depth(self.model_kwargs) > 8:
+            raise f.fail("model_kwargs", "an object nested at most 8 levels deep", self.model_kwargs)
+        if self.dropout is not None:
+            f.number("dropout", self.dropout, 0, 1, open_hi=True)
+        f.integer("epochs", self.epochs, 1, MAX_EPOCHS)
+        f.integer("batch_size", self.batch_size, 1, 65_536)
+        f.text("optimizer", self.optimizer, choices=OPTIMIZERS)
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr (--lr) must be a number in (0, {MAX_LR:g}], got {shown(self.lr)}; try --lr 0.05")
+        f.number("momentum", self.momentum, 0, 1, open_hi=True)
+        f.boolean("nesterov", self.nesterov)
+        f.number("weight_decay", self.weight_decay, 0, 1)
+        f.text("schedule", self.schedule, choices=SCHEDULES)
+        f.number("warmup_epochs", self.warmup_epochs, 0, self.epochs, open_hi=True)
+        f.integer("step_epochs", self.step_epochs, 1, MAX_EPOCHS)
+        f.number("step_gamma", self.step_gamma, 0, 1, open_lo=True)
+        f.number("label_smoothing", self.label_smoothing, 0, 1, open_hi=True)
+        f.boolean("augment", self.augment)
+        f.boolean("tta", self.tta)
+        f.integer("num_workers", self.num_workers, 0, 64)
+        f.integer("seed", self.seed, 0, MAX_SEED)
+        if self.threads is not None:
+            f.integer("threads", self.threads, 1, 256)
+        f.text("device", self.device, choices=DEVICES)
+        f.text("amp", self.amp, choices=AMP_MODES)
+        f.boolean("channels_last", self.channels_last)
+        f.boolean("reference_ops", self.reference_ops)
+        f.integer("eval_every", self.eval_every, 1, MAX_EPOCHS)
+        if self.checkpoint_every is not None:
+            f.integer("checkpoint_every", self.checkpoint_every, 0, 10**9)
+        f.text("out", self.out, max_len=4096)
+        if self.name is not None:
+            f.file_name("name", self.name)
+        if self.recipe is not None:
+            f.text("recipe", self.recipe, max_len=100)
         self._check_adversarial()
-        if self.name is not None and (not self.name or "/" in self.name or self.name.startswith(".")):
-            raise ConfigError(f"run name {self.name!r} must be a plain directory name")
 
     def _check_adversarial(self) -> None:
         given = [flag for name, flag in _ADV_FLAGS.items() if getattr(self, name) is not None]
@@ -143,7 +153,7 @@ class TrainConfig:
                     raise ConfigError(f"{_ADV_FLAGS[name]} applies to --adversarial pgd only; "
                                       "FGSM takes one step of size eps")
         if self.adv_steps is not None:
-            _at_least("adv_steps", self.adv_steps, 1)
+            Fields("", ConfigError).integer("adv_steps (--adv-steps)", self.adv_steps, 1, 1000)
         alpha = self.adv_alpha
         if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1):
             raise ConfigError(f"adv_alpha (--adv-alpha) must be in (0, 1] (pixel units), got {alpha!r}")
@@ -184,17 +194,14 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        """Read a config.json written by a previous run."""
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ConfigError(f"config file {path} is not valid JSON ({err}); pass a run's config.json") from None
+        """Read a config.json written by a previous run (a regular file of at most 1 MiB)."""
+        values = read_json(path, what="config file", max_bytes=MIB, error=ConfigError, max_depth=10)
         if not isinstance(values, dict):
-            raise ConfigError(f"config file {path} must hold a JSON object")
-        return cls.from_dict(values)
+            raise ConfigError(f"config file {path} must hold a JSON object; pass a run's config.json")
+        try:
+            return cls.from_dict(values)
+        except ConfigError as err:
+            raise ConfigError(f"config file {path}: {err}") from None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (and checked again)."""
@@ -204,6 +211,10 @@ class TrainConfig:
 _ADV_FLAGS = {"adv_eps": "--eps", "adv_steps": "--adv-steps", "adv_alpha": "--adv-alpha", "adv_ratio": "--adv-ratio"}
 
 
-def _at_least(name: str, value: int, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+_FLAGS = {"num_workers": "--workers", "adv_eps": "--eps", "model_kwargs": "--config's model_kwargs",
+          "warmup_epochs": "--warmup-epochs"}
+
+
+def _with_flag(name: str) -> str:
+    """A field's name with the option that sets it: 'batch_size (--batch-size)'."""
+    return f"{name} ({_FLAGS.get(name, '--' + name.replace('_', '-'))})"

@@ -14,6 +14,7 @@ from cnnkit.train.device import resolve_device
 from cnnkit.train.evaluate import evaluate
 from cnnkit.train.inference import dataset_for
 from cnnkit.train.rundir import load_run
+from cnnkit.train.runlock import lock_if_inside
 
 __all__ = ["EvalReport", "evaluate_run_dir"]
 
@@ -47,8 +48,6 @@ def evaluate_run_dir(
     device: str = "auto",
 ) -> EvalReport:
     """Evaluate the model of ``run_dir`` and write ``eval-<data>-<split>-confusion.png/.json``."""
-    from cnnkit.viz.confusion import plot_confusion_matrix
-
     torch_device = resolve_device(device)
     run = load_run(run_dir, device=torch_device)
     dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
@@ -56,9 +55,16 @@ def evaluate_run_dir(
     spec = dataset.spec
     if tta and not spec.hflip:
         raise ConfigError(f"--tta flips images, which changes the class in {dataset_name}; drop --tta")
-    result = evaluate(run.model, dataset, device=torch_device, tta=tta)
-
     out_dir = Path(out) if out is not None else run.path
+    with lock_if_inside(run.path, out_dir, "cnnkit eval"):
+        return _evaluate_into(run, dataset, dataset_name, split, out_dir, tta=tta, device=torch_device)
+
+
+def _evaluate_into(run, dataset, dataset_name: str, split: str, out_dir: Path, *, tta: bool, device) -> EvalReport:
+    from cnnkit.viz.confusion import plot_confusion_matrix
+
+    spec = dataset.spec
+    result = evaluate(run.model, dataset, device=device, tta=tta)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -46,8 +46,10 @@ from cnnkit.errors import CheckpointError, CnnkitError, ConfigError
 from cnnkit.layers import Normalize
 from cnnkit.layers.reference import use_reference_ops
 from cnnkit.models import create_model, get_model_entry
+from cnnkit.schema import Fields
 from cnnkit.train.adversarial import AdversarialTraining, keep_batchnorm_statistics
 from cnnkit.train.checkpoint import (
+    STATE_INFO_FILE,
     Checkpoint,
     has_checkpoint,
     load_checkpoint,
@@ -61,6 +63,7 @@ from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
 from cnnkit.train.optim import make_optimizer
 from cnnkit.train.progress import TrainProgress
 from cnnkit.train.report import MISTAKES_SHOWN, build_report
+from cnnkit.train.runlock import run_lock
 from cnnkit.train.rundir import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -117,9 +120,8 @@ def resume(
     run_dir = _locate_unfinished(Path(run))
     config = TrainConfig.from_file(run_dir / CONFIG_FILE)
     checkpoint = load_checkpoint(run_dir)
-    saved = checkpoint.meta.get("config")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"checkpoint in {run_dir} is corrupt (no config); it cannot be resumed")
+    _check_position(checkpoint.meta, source=f"{run_dir / STATE_INFO_FILE}", epochs=config.epochs)
+    saved = checkpoint.meta["config"]
     changed = sorted(
         k for k in set(saved) | set(config.to_dict())
         if k not in RESUME_OVERRIDES and saved.get(k) != config.to_dict().get(k)
@@ -133,6 +135,18 @@ def resume(
     overrides = {"checkpoint_every": checkpoint_every, "num_workers": num_workers}
     config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
     return _run(config, progress=progress, run_dir=run_dir, checkpoint=checkpoint)
+
+
+def _check_position(meta: dict[str, Any], *, source: str, epochs: int) -> None:
+    """state.json's scalars: where training stopped, in range, before anything is restored from them."""
+    fields = Fields(source, CheckpointError, hint="the checkpoint is damaged and cannot be resumed")
+    steps = fields.integer("meta.steps_per_epoch", meta.get("steps_per_epoch"), 1, 10**9)
+    fields.integer("meta.epoch", meta.get("epoch"), 1, epochs + 1)
+    fields.integer("meta.step", meta.get("step"), 0, steps - 1)
+    fields.integer("meta.world", meta.get("world"), 1, 65_536)
+    fields.integer("meta.train_images", meta.get("train_images"), 1, 10**12)
+    fields.number("meta.elapsed", meta.get("elapsed"), 0, 1e9)
+    fields.mapping("meta.config", meta.get("config"), max_items=200)
 
 
 def _locate_unfinished(path: Path) -> Path:
@@ -199,6 +213,7 @@ def _run(
         distributed_session(resolve_device(config.device)) as ddp,
         _torch_settings(config.threads, ddp.device),
         StopSignals() as stop,
+        contextlib.ExitStack() as locks,
     ):
         device = ddp.device
         amp = resolve_amp(config.amp, device)
@@ -236,10 +251,11 @@ def _run(
         if ddp.enabled:  # the same initial weights everywhere (DDP checks), then per-rank dropout
             torch.manual_seed(config.seed + 1000 * ddp.rank)
         trainer = _Trainer(config, ddp, model, train_set, test_set, stop, device=device, amp=amp, started=started)
+        if checkpoint is None:
+            run_dir = _new_run_dir(config, ddp)
+        lock = locks.enter_context(run_lock(run_dir, "cnnkit train")) if ddp.is_main else None
         if checkpoint is not None:
             trainer.restore(checkpoint, run_dir)
-        else:
-            run_dir = _new_run_dir(config, ddp)
         trainer.run_dir = run_dir
         resume_hint = f"cnnkit train --resume {run_dir.parent / run_dir.name.removeprefix('.').removesuffix('.partial')}"
         try:
@@ -284,6 +300,7 @@ def _run(
                 save_model(run_dir, network, info)
                 build_report(run_dir, model=model, info=info, config=config, test_set=test_set, evaluation=final)
                 finished = finish_run_dir(run_dir)
+                lock.moved(finished)
             finished = Path(ddp.broadcast(str(finished)))
             accuracy = ddp.broadcast(final.accuracy if final is not None else None)
         except TrainingDiverged:
@@ -296,10 +313,12 @@ def _run(
             raise TrainingInterrupted(
                 f"stopped at once; resume from the last checkpoint with: {resume_hint}", run_dir=run_dir, signum=2
             ) from None
-        except CnnkitError as err:
+        except Exception as err:
             if not has_checkpoint(run_dir):  # failed before training began: leave nothing behind
                 if ddp.is_main:
                     shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+            if not isinstance(err, CnnkitError):
                 raise
             raise type(err)(f"{err}; once fixed, resume with: {resume_hint}") from None
         finally:

@@ -17,6 +17,7 @@ from cnnkit.errors import RunDirError
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import cpu_name, resolve_device
 from cnnkit.train.evaluate import Evaluation, evaluate
+from cnnkit.train.runlock import run_lock
 from cnnkit.train.rundir import CONFIG_FILE, REPORT_FILE, ModelInfo, load_run, read_metrics
 from cnnkit.train.schedule import lr_factor
 from cnnkit.viz import (
@@ -150,4 +151,6 @@ def rebuild_report(run_dir: str | Path, *, device: str = "auto") -> Path:
         config.data, "test", data_dir=config.data_dir, image_size=run.info.input_size,
         train_per_class=config.train_per_class, num_workers=config.num_workers, seed=config.seed,
     )
-    return build_report(run_dir, model=run.model, info=run.info, config=config, test_set=test_set, device=torch_device)
+    with run_lock(run_dir, "cnnkit report"):
+        return build_report(run_dir, model=run.model, info=run.info, config=config, test_set=test_set,
+                            device=torch_device)

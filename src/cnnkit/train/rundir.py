@@ -8,6 +8,7 @@ normalisation as the first layer, so every later command feeds it pixels in [0, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -20,8 +21,10 @@ from safetensors.torch import load_file, save
 
 from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes, atomic_write_text
-from cnnkit.errors import OutputError, RunDirError
+from cnnkit.errors import CnnkitError, OutputError, RunDirError
+from cnnkit.files import GIB, MIB, check_regular_file, parse_json, read_json, read_text
 from cnnkit.layers import Normalize
+from cnnkit.schema import Fields
 
 __all__ = [
     "ModelInfo",
@@ -47,6 +50,14 @@ MODEL_INFO_FILE = "model.json"
 METRICS_FILE = "metrics.jsonl"
 REPORT_FILE = "report.html"
 
+MODEL_FORMAT = 1                   # model.json's layout; a newer cnnkit writing format 2 is refused clearly
+MAX_CLASSES = 100_000
+MAX_CHANS = 64
+MAX_INPUT_SIZE = 4096              # pixels a side
+MAX_PARAMETERS = 2_000_000_000     # 8 GB of float32: more is a damaged model.json, not a model
+_MODEL_INFO_BYTES = 16 * MIB       # 100,000 class names fit easily
+_METRICS_BYTES = 256 * MIB
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -63,15 +74,65 @@ class ModelInfo:
     cnnkit_version: str = __version__
     training: dict[str, Any] = field(default_factory=dict)  # timing and final accuracy
 
+    format: int = MODEL_FORMAT
+
+    def __post_init__(self) -> None:
+        check_model_info(self.__dict__, source="model info", error=CnnkitError)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
     @classmethod
     def from_file(cls, path: Path) -> ModelInfo:
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as err:
-            raise RunDirError(f"{path} is not a valid cnnkit model.json ({err}); re-run 'cnnkit train'") from None
+        """Read and check model.json: every field typed and bounded, lengths that must agree agreeing."""
+        values = read_json(path, what="model file", max_bytes=_MODEL_INFO_BYTES, error=RunDirError)
+        fields = Fields(str(path), RunDirError)
+        if not isinstance(values, dict):
+            raise fields.kind("the file", values, "a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise RunDirError(f"{path}: unknown field {unknown[0]!r}; is it a cnnkit model.json?")
+        missing = sorted(f.name for f in dataclasses.fields(cls)
+                         if f.name not in values and f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING)
+        if missing:
+            raise RunDirError(f"{path}: field {missing[0]!r} is missing; re-run 'cnnkit train' or restore the file")
+        check_model_info(values, source=str(path), error=RunDirError)
+        return cls(**values)
+
+
+def check_model_info(values: dict[str, Any], *, source: str, error: type[CnnkitError]) -> None:
+    """model.json's schema: types, ranges, and lengths that agree (classes, kwargs, mean/std vs in_chans)."""
+    fields = Fields(source, error)
+    version = fields.integer("format", values.get("format", MODEL_FORMAT), 1, 10**6)
+    if version > MODEL_FORMAT:
+        raise error(
+            f"{source} was written by a newer cnnkit ({_shown_version(values)}, format {version}); this cnnkit "
+            f"{__version__} reads format {MODEL_FORMAT}: upgrade cnnkit to use this run"
+        )
+    fields.text("architecture", values.get("architecture"), max_len=100)
+    kwargs = fields.mapping("kwargs", values.get("kwargs"), max_items=100)
+    classes = fields.texts("classes", values.get("classes"), min_len=1, max_len=MAX_CLASSES)
+    in_chans = fields.integer("in_chans", values.get("in_chans"), 1, MAX_CHANS)
+    input_size = fields.integer("input_size", values.get("input_size"), 1, MAX_INPUT_SIZE)
+    fields.numbers("mean", values.get("mean"), length=in_chans, lo=-1e3, hi=1e3)
+    fields.numbers("std", values.get("std"), length=in_chans, lo=0, hi=1e3, open_lo=True)
+    if values.get("dataset") is not None:
+        fields.text("dataset", values["dataset"], max_len=100)
+    fields.text("cnnkit_version", values.get("cnnkit_version", __version__), max_len=50)
+    fields.mapping("training", values.get("training", {}))
+    for key, value, field in (("num_classes", len(classes), "classes"), ("in_chans", in_chans, "in_chans"),
+                              ("input_size", input_size, "input_size")):
+        if key in kwargs and kwargs[key] != value:
+            shown = f"{value} names" if field == "classes" else str(value)
+            raise error(f"{source}: kwargs.{key} is {kwargs[key]!r} but {field} says {shown}; "
+                        "they must agree (restore the file or re-run 'cnnkit train')")
+
+
+def _shown_version(values: dict[str, Any]) -> str:
+    version = values.get("cnnkit_version")
+    return f"cnnkit {version}" if isinstance(version, str) and len(version) < 50 else "unknown version"
 
 
 @dataclass(frozen=True)
@@ -123,27 +184,67 @@ def save_model(run_dir: Path, network: torch.nn.Module, info: ModelInfo) -> None
 
 
 def load_run(path: str | Path, *, device: torch.device | str = "cpu") -> Run:
-    """Rebuild a trained model from a run directory (weights never unpickled)."""
-    from cnnkit.models import create_model
-
+    """Rebuild a trained model from a run directory (weights never unpickled, model.json checked)."""
     path = Path(path)
     if not path.is_dir():
+        if path.exists():
+            raise RunDirError(f"{path} is a file, not a run directory; give the directory 'cnnkit train' wrote")
         raise RunDirError(f"run directory {path} does not exist; 'cnnkit train' creates one under runs/")
     for needed in (MODEL_INFO_FILE, MODEL_FILE):
-        if not (path / needed).is_file():
+        if not (path / needed).exists():
             raise RunDirError(f"{path} has no {needed}; is it a finished run directory made by 'cnnkit train'?")
     info = ModelInfo.from_file(path / MODEL_INFO_FILE)
-    network = create_model(info.architecture, **info.kwargs)
+    network = build_network(info, source=path / MODEL_INFO_FILE)
+    weights = check_regular_file(path / MODEL_FILE, what="weights file", max_bytes=4 * MAX_PARAMETERS,
+                                 error=RunDirError)
     try:
-        state = load_file(path / MODEL_FILE)
+        state = load_file(weights)
     except (SafetensorError, OSError) as err:
-        raise RunDirError(f"{path / MODEL_FILE} is corrupt ({err}); re-run 'cnnkit train'") from None
+        raise RunDirError(f"{weights} is corrupt ({err}); re-run 'cnnkit train'") from None
     try:
         network.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).splitlines()[0]
-        raise RunDirError(f"{path / MODEL_FILE} does not fit {info.architecture} ({first})") from None
+        raise RunDirError(f"{weights} does not fit {info.architecture} ({first})") from None
+    bad = next((name for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if bad is not None:
+        raise RunDirError(f"{weights} holds NaN or infinite values in {bad!r}; the run is damaged, re-run 'cnnkit train'")
     return Run(path=path, model=sized_model(network, info, device), info=info)
+
+
+def build_network(info: ModelInfo, *, source: str | Path) -> torch.nn.Module:
+    """The network model.json describes, after a twin on the meta device shows it is of sane size
+    and has one logit per class name (so a damaged file cannot allocate 10**10 classes)."""
+    from cnnkit.models import create_model
+
+    def build() -> torch.nn.Module:
+        try:
+            return create_model(info.architecture, **info.kwargs)
+        except CnnkitError as err:
+            raise RunDirError(f"{source}: {err}") from None
+        except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError) as err:
+            raise RunDirError(f"{source}: {info.architecture} cannot be built from its kwargs ({err})") from None
+
+    with torch.device("meta"):
+        twin = build().eval()
+        parameters = sum(p.numel() for p in twin.parameters())
+        if parameters > MAX_PARAMETERS:
+            raise RunDirError(f"{source} describes a network of {parameters:,} parameters; the file is damaged")
+        try:
+            with torch.no_grad():
+                logits = twin(torch.zeros(1, info.in_chans, info.input_size, info.input_size))
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise RunDirError(
+                f"{source}: {info.architecture} does not take {info.in_chans}x{info.input_size}x{info.input_size} "
+                f"images ({first[:120]}); in_chans or input_size was changed"
+            ) from None
+    if logits.dim() != 2 or logits.shape[1] != len(info.classes):
+        raise RunDirError(
+            f"{source}: the network gives {tuple(logits.shape[1:])} outputs but classes has {len(info.classes)} names; "
+            "they must agree"
+        )
+    return build()
 
 
 def sized_model(network: torch.nn.Module, info: ModelInfo, device: torch.device | str) -> torch.nn.Sequential:
@@ -169,14 +270,40 @@ def keep_metrics_before(run_dir: Path, epoch: int) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of metrics.jsonl; a torn last line (killed mid-write) is skipped."""
+    """The per-epoch records of metrics.jsonl, each checked; a torn last line (killed mid-write) is skipped."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
+    if not path.exists():
         raise RunDirError(f"{Path(run_dir)} has no {METRICS_FILE}; is it a run directory made by 'cnnkit train'?")
+    lines = read_text(path, what="metrics file", max_bytes=_METRICS_BYTES, error=RunDirError).splitlines()
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
             continue
+        if number == len(lines) and not _parses(line):
+            break
+        source = f"{path} line {number}"
+        record = parse_json(line, source=source, error=RunDirError, max_depth=4)
+        records.append(check_metrics_record(record, source=source))
     return records
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def check_metrics_record(record: Any, *, source: str) -> dict[str, Any]:
+    """One metrics.jsonl record: an object with an integer epoch and numbers (or null) for the rest."""
+    fields = Fields(source, RunDirError, hint="remove the line or restore the file")
+    if not isinstance(record, dict):
+        raise fields.kind("a record", record, "a JSON object")
+    fields.integer("epoch", record.get("epoch"), 1, 10**6)
+    for key, value in record.items():
+        if not isinstance(key, str) or len(key) > 100:
+            raise fields.fail("a key", "a short name", key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise fields.kind(key, value, "a number")
+    return record
