@@ -73,7 +73,7 @@ def test_write_parses_with_reference(tmp_path: Path, dtype: type, shape: tuple[i
     np.testing.assert_array_equal(np.array(values, dtype=dtype).reshape(shape), array)
     gz = write_idx(tmp_path / "a.idx.gz", array, compress=True)
     assert gzip.decompress(gz.read_bytes()) == path.read_bytes()
-    np.testing.assert_array_equal(read_idx(gz), array)
+    np.testing.assert_array_equal(read_idx(gz, allow_empty=0 in shape), array)
 
 
 def test_gzip_detected_by_magic_not_suffix(tmp_path: Path) -> None:
@@ -189,7 +189,8 @@ def test_huge_claim_is_refused_before_allocating(tmp_path: Path, compress: bool)
     path.write_bytes(gzip.compress(data) if compress else data)
     tracemalloc.start()
     try:
-        _expect_corrupt(path, "truncated")
+        # Raw: the file's size disagrees first; gzip: the claim is over MAX_IDX_BYTES before a byte is read.
+        _expect_corrupt(path, "more than the .* an IDX file may hold" if compress else "truncated")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -7,21 +7,25 @@ line, not a traceback from a worker process.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from cnnkit.errors import ConfigError, ImageError
+from cnnkit.files import GIB, read_bytes
 
 __all__ = ["IMAGE_SUFFIXES", "load_image", "resize_center_crop", "image_to_tensor"]
 
 # Longest side over shorter side beyond which resize_center_crop resizes only the crop.
 _MAX_ASPECT = 4
+# Pillow refuses more than 2 x MAX_IMAGE_PIXELS (179 Mpx); stored raw as RGBA that is 716 MB.
+_MAX_IMAGE_BYTES = 1 * GIB
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -37,15 +41,16 @@ def load_image(
     that many pixels, which makes large photos several times cheaper to load.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image '{path}' does not exist or is not a file; check the path")
+    # Read whole through cnnkit.files: a FIFO or device named like an image fails at once
+    # instead of blocking Pillow's open() forever.
+    data = read_bytes(path, what="image", max_bytes=_MAX_IMAGE_BYTES, error=ImageError)
     try:
         with warnings.catch_warnings():
             # Pillow warns on large images and odd EXIF; one bad file must not spam the log.
             warnings.simplefilter("ignore")
             # Except a decompression bomb: Pillow only warns up to twice MAX_IMAGE_PIXELS.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 if draft_size is not None and image.format == "JPEG":
                     scale = min(image.size) / draft_size
                     if scale >= 2:
@@ -57,6 +62,8 @@ def load_image(
     # ValueError, DecompressionBombError, ...); every one of them means "not a usable image".
     except Exception as e:  # noqa: BLE001
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, UnidentifiedImageError):  # its message names the in-memory buffer, not the file
+            reason = "not a format Pillow reads"
         raise ImageError(
             f"cannot decode '{path}' as an image ({reason}); delete or replace the file"
         ) from None

@@ -29,6 +29,7 @@ from cnnkit.data.download import download
 from cnnkit.data.extract import extract_archive
 from cnnkit.data.remotes import CALTECH101_REMOTES, IDX_FILES, IDX_REMOTES
 from cnnkit.errors import ConfigError, CorruptDataError, MissingDataError
+from cnnkit.files import MIB, check_regular_file
 
 __all__ = [
     "SYSTEM_LOCATIONS",
@@ -54,6 +55,10 @@ _DIR_ALIASES: dict[str, tuple[str, ...]] = {
 _APT_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}
 _CALTECH_DIR = "101_ObjectCategories"
 _CALTECH_ARCHIVES = ("caltech-101.zip", "101_ObjectCategories.tar.gz", "caltech_101.tgz")
+# Caltech-101 unpacks to about 150 MB in about 9,300 files and folders, at each step of
+# zip -> tar.gz -> folder; 4 times that leaves room for repackaged copies, not for a bomb.
+_CALTECH_MAX_BYTES = 640 * MIB
+_CALTECH_MAX_MEMBERS = 40_000
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,13 @@ def _idx_candidates(logical: str) -> list[str]:
 
 def _find_idx(directory: Path, logical: str) -> Path | None:
     for candidate in _idx_candidates(logical):
-        if (directory / candidate).is_file():
-            return directory / candidate
+        path = directory / candidate
+        if path.is_file():
+            return path
+        # A FIFO or device by that name is refused by name, not skipped as if absent; a folder
+        # is skipped (some unpackers make train-images-idx3-ubyte/ holding the real file).
+        if path.exists() and not path.is_dir():
+            check_regular_file(path, what="IDX file", error=MissingDataError)
     return None
 
 
@@ -207,7 +217,9 @@ def _unpack_caltech(archive: Path, cache: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=cache, prefix=".unpack-") as tmp:
         current = archive
         for step in range(3):  # zip -> tar.gz -> folder at most
-            out = extract_archive(current, Path(tmp) / f"step{step}")
+            out = extract_archive(
+                current, Path(tmp) / f"step{step}", max_bytes=_CALTECH_MAX_BYTES, max_members=_CALTECH_MAX_MEMBERS
+            )
             folder = next((p for p in out.rglob(_CALTECH_DIR) if p.is_dir()), None)
             if folder is not None:
                 if not target.exists():
