@@ -69,3 +69,30 @@ def test_a_wrong_input_is_a_config_error() -> None:
 def test_googlenet_matches_the_published_gmacs_without_its_aux_heads() -> None:
     """Evaluation runs no auxiliary classifier, so 1.50 GMACs (Szegedy et al., 2015: 1.5 billion)."""
     assert round(summary(_meta("googlenet"), 224).gmacs, 2) == 1.50
+
+
+def test_googlenet_counts_parameters_with_and_without_its_aux_heads() -> None:
+    """13,004,888 with aux1/aux2, which only training runs; the published 6,624,904 without them."""
+    result = summary(_meta("googlenet"), 224)
+    without = sum(p.numel() for p in _meta("googlenet", aux=False).parameters())  # the independent reference
+    assert result.parameters == sum(p.numel() for p in _meta("googlenet").parameters()) == 13_004_888
+    assert result.eval_parameters == without == 6_624_904
+    assert result.not_run == ("aux1", "aux2")
+    assert sum(row.parameters for row in result.rows) == without  # the rows are the modules evaluation runs
+
+
+@pytest.mark.parametrize("name", ["resnet18", "coatnet_0", "lenet5"])
+def test_networks_that_run_every_module_count_one_figure(name: str) -> None:
+    size = {"lenet5": 28, "coatnet_0": 224}.get(name, 64)  # coatnet is built for one input_size: its default
+    result = summary(_meta(name, input_size=size), size)
+    assert result.eval_parameters == result.parameters and result.not_run == ()
+
+
+def test_the_summary_line_states_both_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnkit.cli.main import main
+
+    main(["summary", "googlenet"])  # the command's defaults: 3x224x224, 1000 classes
+    last = " ".join(capsys.readouterr().out.split()).rsplit("googlenet on ", 1)[1]
+    assert last.startswith("3x224x224: 13,004,888 parameters (6,624,904 without aux1, aux2: not run in evaluation")
+    main(["summary", "resnet18"])
+    assert "11,689,512 parameters, 1,814,073,344 multiply-adds" in capsys.readouterr().out

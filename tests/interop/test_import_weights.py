@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from cnnkit.errors import ConfigError, OutputError, WeightsError
-from cnnkit.interop.import_weights import import_weights, read_classes
+from cnnkit.interop.import_weights import check_run_name, default_run_name, import_weights, read_classes
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model
 from cnnkit.train.rundir import load_run
@@ -187,9 +187,19 @@ def test_a_dataset_of_another_size(tmp_path: Path) -> None:
         ({"data": "mnist", "input_size": 32}, ConfigError, "mnist images are 28x28; drop --input-size"),
         ({"num_classes": 10, "model_kwargs": {"num_classes": 10}}, ConfigError, "num_classes is given twice"),
         ({"classes": ["a", "b"], "num_classes": 3}, ConfigError, "2 class names but num_classes=3"),
-        ({"in_chans": 0}, ConfigError, "in_chans=0; it must be an integer >= 1"),
-        ({"mean": [0.1, 0.2]}, ConfigError, "give one finite number per channel"),
+        ({"in_chans": 0}, ConfigError, r"in_chans \(--in-chans\) must be an integer in \[1, 64\], got 0"),
+        ({"num_classes": 10**10}, ConfigError, r"num_classes \(--num-classes\) must be an integer in \[1, 100,000\]"),
+        ({"input_size": 10**9}, ConfigError, r"input_size \(--input-size\) must be an integer in \[1, 4,096\]"),
+        ({"model_kwargs": {"in_chans": 65}}, ConfigError, r"in_chans \(--in-chans\) must be an integer in \[1, 64\]"),
+        ({"input_size": True}, ConfigError, "input_size .* must be an integer"),
+        ({"input_size": 2}, ConfigError, "lenet5 needs inputs of at least 4x4 pixels"),
+        ({"input_size": 4096}, ConfigError, "parameters, more than the 2,000,000,000 a run can hold"),
+        ({"mean": [0.1, 0.2]}, ConfigError, r"give one number per channel \(1\)"),
+        ({"mean": [float("nan")]}, ConfigError, "give one finite number per channel"),
+        ({"std": [float("inf")]}, ConfigError, "give one finite number per channel"),
+        ({"mean": [123.675]}, ConfigError, r"lie in \[0, 1\]; for statistics of 0..255 pixels divide by 255"),
         ({"std": [0.0]}, ConfigError, "every std must be positive"),
+        ({"std": [-1.0]}, ConfigError, "every std must be positive"),
         ({"classes": [str(i) for i in range(5)]}, WeightsError, r"classifier.7.weight \(file 10x84, model 5x84\)"),
         ({"model_kwargs": {"depth": 3}}, ConfigError, "does not take these options"),
     ],
@@ -217,5 +227,101 @@ def test_read_classes(tmp_path: Path) -> None:
     (tmp_path / "blank.txt").write_text("\n \n")
     with pytest.raises(ConfigError, match="lists no class names"):
         read_classes(tmp_path / "blank.txt")
-    with pytest.raises(ConfigError, match="No such file"):
+    with pytest.raises(ConfigError, match="class names file .* does not exist"):
         read_classes(tmp_path / "missing.txt")
+    (tmp_path / "long.txt").write_text("a\n" + "b" * 201 + "\n")
+    with pytest.raises(ConfigError, match="longer than 200 characters"):
+        read_classes(tmp_path / "long.txt")
+
+
+def _nan_row(w: torch.Tensor) -> torch.Tensor:
+    return w.index_fill(0, torch.tensor([0]), float("nan"))  # 1 of 16 filters: 150 values
+
+
+def _one_inf(w: torch.Tensor) -> torch.Tensor:
+    w = w.clone()
+    w.view(-1)[0] = float("inf")
+    return w
+
+
+def _beyond_float32(w: torch.Tensor) -> torch.Tensor:
+    w = w.double()  # finite in float64, infinite once cast to the model's float32
+    w.view(-1)[:2] = 1e300
+    return w
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_nan_row, r"NaN or infinite values in tensor 'features.3.weight' \(150 of 2,400 values\)"),
+        (_one_inf, r"NaN or infinite values in tensor 'features.3.weight' \(1 of 2,400 values\)"),
+        (_beyond_float32, r"values too large for float32 in tensor 'features.3.weight' \(2 of 2,400\)"),
+    ],
+    ids=["nan", "inf", "too-large-for-float32"],
+)
+def test_non_finite_weights_are_refused_by_tensor_name(tmp_path: Path, damage: Callable, message: str) -> None:
+    state = _lenet()
+    torch.save({**state, "features.3.weight": damage(state["features.3.weight"])}, tmp_path / "w.pt")
+    # The reference: the file really holds what the test claims (plain torch.load, not cnnkit's reader).
+    read = torch.load(tmp_path / "w.pt", weights_only=True)["features.3.weight"]
+    assert not torch.isfinite(read.float()).all()
+    for strict in (True, False):  # load_run would refuse the run, so even --non-strict cannot write it
+        with pytest.raises(WeightsError, match=message) as info:
+            import_weights("lenet5", tmp_path / "w.pt", tmp_path / "run", strict=strict, **MNIST)
+        assert "check the disk" not in str(info.value) and ".partial" not in str(info.value)
+    _only_run_left(tmp_path, "w.pt")
+
+
+def _googlenet(**kw) -> dict[str, torch.Tensor]:
+    torch.manual_seed(2)
+    return create_model("googlenet", **kw).state_dict()
+
+
+def test_googlenet_weights_without_aux_heads_name_the_option(tmp_path: Path) -> None:
+    """torchvision-style GoogLeNet weights hold no aux1/aux2: the error says which --model-kwargs fits."""
+    state = _googlenet(aux=False)
+    assert not any(k.startswith(("aux1.", "aux2.")) for k in state)
+    torch.save(state, tmp_path / "g.pt")
+    with pytest.raises(WeightsError, match=r"missing 20: aux1\..*no auxiliary classifiers.*--model-kwargs '\{\"aux\": false\}'"):
+        import_weights("googlenet", tmp_path / "g.pt", tmp_path / "run", mean=[0.5], std=[0.5])
+    import_weights("googlenet", tmp_path / "g.pt", tmp_path / "run", model_kwargs={"aux": False}, mean=[0.5], std=[0.5])
+    reference = torch.load(tmp_path / "g.pt", weights_only=True)
+    loaded = load_run(tmp_path / "run").network.state_dict()
+    assert loaded.keys() == reference.keys() == state.keys()
+    assert all(torch.equal(loaded[k], reference[k]) and torch.equal(loaded[k], state[k]) for k in state)
+
+
+def test_other_mismatches_get_no_aux_hint(tmp_path: Path) -> None:
+    state = _googlenet(aux=False)
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "g.pt")
+    with pytest.raises(WeightsError) as info:
+        import_weights("googlenet", tmp_path / "g.pt", tmp_path / "run", mean=[0.5], std=[0.5])
+    assert "aux" in str(info.value) and "--model-kwargs" not in str(info.value) and "--non-strict" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [("x" * 300, "at most 255 bytes"), ("é" * 128, "at most 255 bytes"), (".hidden", "plain directory name")],
+    ids=["300-chars", "256-bytes-utf8", "hidden"],
+)
+def test_a_run_name_the_os_would_refuse_is_one_config_error(tmp_path: Path, run: str, message: str) -> None:
+    torch.save(_lenet(), tmp_path / "w.pt")
+    with pytest.raises(ConfigError, match=message):
+        import_weights("lenet5", tmp_path / "w.pt", tmp_path / run, **MNIST)
+    _only_run_left(tmp_path, "w.pt")
+
+
+def test_run_names() -> None:
+    assert check_run_name("a" * 255) == "a" * 255
+    for bad in ("", ".hidden", "a/b", "b" * 256, "é" * 128):
+        with pytest.raises(ConfigError, match="--name must be a plain directory name"):
+            check_run_name(bad)
+
+
+def test_default_run_names_are_numbered_when_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.strftime", lambda _format: "20250101-120000")
+    assert default_run_name("lenet5", tmp_path) == "lenet5-imported-20250101-120000"
+    (tmp_path / "lenet5-imported-20250101-120000").mkdir()
+    (tmp_path / ".lenet5-imported-20250101-120000-2.partial").mkdir()
+    assert default_run_name("lenet5", tmp_path) == "lenet5-imported-20250101-120000-3"

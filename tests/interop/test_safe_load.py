@@ -7,6 +7,9 @@ import os
 import pickle
 import re
 import shlex
+import subprocess
+import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from safetensors.torch import save_file
 
 import cnnkit
 from cnnkit.errors import WeightsError
+from cnnkit.interop import safe_load
 from cnnkit.interop.safe_load import read_state_dict, weights_format
 
 
@@ -176,3 +180,75 @@ def test_nothing_in_cnnkit_unpickles_a_file_unsafely() -> None:
             if not (found[0].startswith("torch.load(") and "weights_only=True" in found[1]):
                 offenders.append(f"{path.name}: {found[0]}")
     assert offenders == []
+
+
+def _rezip(path: Path, method: int) -> None:
+    """Rewrite a torch.save zip with Python's zipfile, as archive tools do: members moved, maybe compressed."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info.filename, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", method) as target:
+        for name, data in members:
+            target.writestr(name, data)
+
+
+def _big_state() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)  # random floats: a wrong byte offset cannot go unnoticed
+    return {"fc.weight": torch.randn(64, 300, generator=g), "fc.bias": torch.randn(64, generator=g),
+            "steps": torch.arange(10)}
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_a_rezipped_checkpoint_reads_back_exactly(tmp_path: Path, method: int) -> None:
+    """mmap reads members in place: a deflated one came back as garbage, with exit 0."""
+    path = tmp_path / "w.pt"
+    torch.save(_big_state(), path)
+    _rezip(path, method)
+    with zipfile.ZipFile(path) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {method}
+    _assert_same(read_state_dict(path), torch.load(path, weights_only=True))  # the reference: plain torch.load
+    _assert_same(read_state_dict(path), _big_state())
+
+
+@pytest.mark.parametrize(("method", "name"), [(zipfile.ZIP_LZMA, "lzma"), (zipfile.ZIP_BZIP2, "bzip2")])
+def test_compression_pytorch_cannot_read_is_named(tmp_path: Path, method: int, name: str) -> None:
+    torch.save(_state(), tmp_path / "w.pt")
+    _rezip(tmp_path / "w.pt", method)
+    with pytest.raises(WeightsError, match=f"zip members compressed with {name} .*, which PyTorch cannot read"):
+        read_state_dict(tmp_path / "w.pt")
+
+
+def test_a_truncated_legacy_pickle_is_never_called_code(tmp_path: Path) -> None:
+    """Cut inside a GLOBAL, the unpickler reports a mangled name (torch._utils._rebu): damage, not code."""
+    full = tmp_path / "full.pth"
+    torch.save(_state(), full, _use_new_zipfile_serialization=False)
+    raw, path = full.read_bytes(), tmp_path / "cut.pth"
+    messages = set()
+    for end in range(2, len(raw)):
+        path.write_bytes(raw[:end])
+        try:
+            read_state_dict(path)
+        except WeightsError as err:
+            messages.add(str(err).split(" (")[0])
+        else:  # the storages come last: only a cut inside them could read back, and it must not
+            pytest.fail(f"{end} of {len(raw)} bytes read without an error")
+    assert messages == {f"{path} is truncated or corrupt"}
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: run in a child so a regression fails, not hangs."""
+    fifo = tmp_path / "w.pt"
+    os.mkfifo(fifo)
+    code = (
+        "import sys\nfrom cnnkit.errors import WeightsError\nfrom cnnkit.interop.safe_load import read_state_dict\n"
+        "try:\n    read_state_dict(sys.argv[1])\nexcept WeightsError as err:\n    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"weights file {fifo} is a FIFO (named pipe); give a regular file"
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.save(_state(), tmp_path / "w.pt")
+    monkeypatch.setattr(safe_load, "MAX_WEIGHTS_BYTES", 100)
+    with pytest.raises(WeightsError, match=r"weights file .* is .*, more than the 100 bytes such a file can be"):
+        read_state_dict(tmp_path / "w.pt")

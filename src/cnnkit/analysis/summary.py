@@ -9,6 +9,13 @@ A convolution costs out_elements * C_in / groups * kh * kw; a linear layer in * 
 
 A layer's MACs are the count that grew while that leaf module ran; work done between modules
 (a matmul in a container's ``forward``) is in the total but in no row. MACs are per sample.
+
+Parameters are counted twice: all of them (what the file holds, what training updates) and
+those of the modules the evaluation forward runs. They differ where a network has modules
+only training uses: GoogLeNet's auxiliary classifiers hold 13,004,888 - 6,624,904 parameters
+and no MACs, and the published 6.6 million excludes them. A module counts as run if it was
+called; a parameter read directly by another module's forward (weight tying) is counted with
+the module that owns it.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class Summary:
     parameters: int        # all parameters of the model, each once
     trainable: int
     macs: int              # per sample, including work outside leaf modules
+    eval_parameters: int   # of the modules the (eval-mode) forward ran, each once
+    not_run: tuple[str, ...]  # outermost modules holding parameters that the forward never called
 
     @property
     def gmacs(self) -> float:
@@ -89,9 +98,11 @@ def summary(
         params = sum(p.numel() for p in module.parameters(recurse=False)) if calls[name] == 1 else 0
         rows.append((label, type(module).__name__, tuple(first.shape), params, flops // 2 // batch))
 
+    ran: set[nn.Module] = set()
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_pre_hook(pre_hook) for m in leaves]
     handles += [m.register_forward_hook(hook) for m in leaves]
+    handles += [m.register_forward_pre_hook(lambda module, _inputs: ran.add(module)) for m in model.modules()]
     was_training = model.training
     try:
         model.eval()
@@ -106,6 +117,7 @@ def summary(
             handle.remove()
 
     fields = {row.name: row.field for row in trace_fields(model, x[:1])}
+    used = {id(p): p.numel() for m in model.modules() if m in ran for p in m.parameters(recurse=False)}
     return Summary(
         input_shape=shape,
         batch=batch,
@@ -113,4 +125,16 @@ def summary(
         parameters=sum(p.numel() for p in model.parameters()),
         trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
         macs=counter.get_total_flops() // 2 // batch,
+        eval_parameters=sum(used.values()),
+        not_run=_not_run(model, ran),
     )
+
+
+def _not_run(model: nn.Module, ran: set[nn.Module]) -> tuple[str, ...]:
+    """Names of the outermost modules that hold parameters and were not called (GoogLeNet: aux1, aux2)."""
+    names: list[str] = []
+    for name, module in model.named_modules():
+        skipped = module not in ran and any(True for _ in module.parameters())
+        if skipped and not any(name.startswith(f"{outer}.") for outer in names):
+            names.append(name)
+    return tuple(names)

@@ -80,8 +80,19 @@ def summary(
     console = Console()
     console.print(table)
     scaled = f"{result.gmacs:.2f} GMACs" if result.macs >= 10**7 else f"{result.macs / 1e6:.2f} MMACs"
-    console.print(f"{model} on {'x'.join(map(str, size))}: {result.parameters:,} parameters, "
+    console.print(f"{model} on {'x'.join(map(str, size))}: {_parameters(result)}, "
                   f"{result.macs:,} multiply-adds = {scaled} per image", soft_wrap=True)
+
+
+def _parameters(result) -> str:  # type: ignore[no-untyped-def]
+    """The parameter count; where evaluation skips modules (GoogLeNet's auxiliary heads, used only in
+    training), both counts, since the MACs and the table's rows leave those modules out, as published
+    figures do (GoogLeNet: 6.6 million)."""
+    total = f"{result.parameters:,} parameters"
+    if result.eval_parameters == result.parameters:
+        return total
+    skipped = ", ".join(result.not_run)
+    return f"{total} ({result.eval_parameters:,} without {skipped}: not run in evaluation, nor in the MACs)"
 
 
 def rf(

@@ -6,14 +6,23 @@ The file is read by ``safe_load.read_state_dict`` (safetensors, or ``torch.load`
 ``1.``) and are matched by name against a registered model; every missing, unexpected,
 wrongly shaped or unusable tensor is reported by name and shape. The run directory is
 written under a temporary name and renamed once it loads back with ``load_run``.
+
+Nothing typed or read is trusted: every size is checked against the range a run may hold
+(the limits of ``train.rundir``) before any model exists, then the model is built once on the
+meta device (no memory) to check its size and that it runs on the input, and only then for
+real. A file with NaN or infinite values is refused by tensor name: ``load_run`` refuses such
+a run, and a network with them only ever gives NaN.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
+import time
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +32,27 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import CnnkitError, ConfigError, OutputError, WeightsError
+from cnnkit.files import MIB, read_text
 from cnnkit.interop.safe_load import read_state_dict, weights_format
+from cnnkit.schema import Fields
+from cnnkit.train.rundir import MAX_CHANS, MAX_CLASSES, MAX_INPUT_SIZE, MAX_PARAMETERS
 
-__all__ = ["ImportResult", "KeyReport", "import_weights", "match_state_dict", "read_classes"]
+__all__ = [
+    "ImportResult", "KeyReport", "RANGES", "check_run_name", "default_run_name", "import_weights",
+    "match_state_dict", "read_classes",
+]  # fmt: skip
 
 _PREFIXES = ("module.", "_orig_mod.", "1.")  # DDP / DataParallel, torch.compile, cnnkit's Sequential
 _SHOWN = 3  # names listed per kind of mismatch before "and N more"
+# Ranges of the numeric options (the CLI's --help states them): what a run directory may hold.
+RANGES = {"num_classes": (1, MAX_CLASSES), "in_chans": (1, MAX_CHANS), "input_size": (1, MAX_INPUT_SIZE)}
+_MEAN_RANGE, _STD_RANGE = (0.0, 1.0), (0.0, 1.0)  # statistics of pixels in [0, 1]; std > 0
+_CLASS_NAME_CHARS = 200            # as model.json allows
+_CLASSES_BYTES = 32 * MIB          # 100,000 names of 200 characters, with room for UTF-8
+_MAX_KWARGS = 100                  # entries of --model-kwargs, as model.json allows
+# Model options that make a model fit files saved without some of its modules, with the reason
+# they are missing: torchvision's and most ImageNet GoogLeNet weights lack the auxiliary heads.
+_ALTERNATIVES = (({"aux": False}, "the file has no auxiliary classifiers (aux1, aux2)"),)
 
 
 def _strip_prefixes(state: dict[str, Any], model_keys: set[str]) -> dict[str, Any]:
@@ -120,19 +144,43 @@ def match_state_dict(network: nn.Module, state: Mapping[str, Any]) -> tuple[dict
 
 def read_classes(path: str | os.PathLike[str]) -> list[str]:
     """Class names from a UTF-8 text file, one per line (blank lines skipped)."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise ConfigError(f"cannot read class names from {path} ({err.strerror}); give a text file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not UTF-8 text; give one class name per line") from None
+    # A regular file of bounded size: a FIFO named here would block a plain read forever.
+    lines = read_text(path, what="class names file", max_bytes=_CLASSES_BYTES, error=ConfigError).splitlines()
     names = [line.strip() for line in lines if line.strip()]
     if not names:
         raise ConfigError(f"{path} lists no class names; write one name per line")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    if len(names) > MAX_CLASSES:
+        raise ConfigError(f"{path} lists {len(names):,} class names; a run holds at most {MAX_CLASSES:,}")
+    long = next((n for n in names if len(n) > _CLASS_NAME_CHARS or "\0" in n), None)
+    if long is not None:
+        raise ConfigError(
+            f"{path}: class name {long[:40]!r}... is longer than {_CLASS_NAME_CHARS} characters or holds a NUL; "
+            "give one short name per line"
+        )
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)  # linear: a file may list 100,000
     if twice:
         raise ConfigError(f"{path} lists {', '.join(map(repr, twice[:_SHOWN]))} more than once; names must be unique")
     return names
+
+
+def check_run_name(name: str, what: str = "--name") -> str:
+    """A run directory name the file system accepts: not empty, no '/', not hidden, at most 255 bytes.
+
+    Checked before anything is read: the OS refuses a longer name only once the directory is made.
+    """
+    return Fields("", ConfigError).file_name(what, name)
+
+
+def default_run_name(architecture: str, parent: str | os.PathLike[str]) -> str:
+    """``<model>-imported-<time>``, numbered ``-2``, ``-3``... where ``parent`` has it taken (as
+    ``cnnkit train`` names its runs)."""
+    parent = Path(parent)
+    stem = f"{architecture}-imported-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = stem, 1
+    while (parent / name).exists() or (parent / f".{name}.partial").exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return name
 
 
 @dataclass(frozen=True)
@@ -162,7 +210,7 @@ def _infer(architecture: str, kwargs: Mapping[str, Any], option: str, state: Map
     try:
         two = _meta_state(architecture, {**kwargs, option: 2})
         three = _meta_state(architecture, {**kwargs, option: 3})
-    except (CnnkitError, ValueError, RuntimeError):
+    except (CnnkitError, ValueError, RuntimeError, TypeError, OverflowError):
         return None
     for key, a in two.items():
         b, value = three.get(key), state.get(key)
@@ -174,17 +222,45 @@ def _infer(architecture: str, kwargs: Mapping[str, Any], option: str, state: Map
     return None
 
 
-def _statistics(values: Sequence[float] | None, default: float, in_chans: int, name: str) -> list[float]:
+def _check_statistics(values: Sequence[float] | None, name: str) -> list[float] | None:
+    """--mean or --std as finite numbers in the range of statistics of pixels in [0, 1]."""
     if values is None:
-        return [default] * in_chans
+        return None
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not 1 <= len(values) <= MAX_CHANS:
+        raise ConfigError(f"--{name}: give 1 to {MAX_CHANS} numbers, one per channel or one for all")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"--{name} {list(values)}: give numbers, e.g. 0.485,0.456,0.406")
     values = [float(v) for v in values]
-    if len(values) == 1:
-        values = values * in_chans
-    if len(values) != in_chans or not all(math.isfinite(v) for v in values):
-        raise ConfigError(f"--{name} {values}: give one finite number per channel ({in_chans}) or one for all")
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--{name} {values}: give one finite number per channel or one for all")
     if name == "std" and min(values) <= 0:
         raise ConfigError(f"--std {values}: every std must be positive")
+    lo, hi = _MEAN_RANGE if name == "mean" else _STD_RANGE
+    if not all(lo <= v <= hi for v in values):
+        # The usual slip: statistics of 0..255 pixels (123.675) where those of [0, 1] pixels (0.485) belong.
+        raise ConfigError(
+            f"--{name} {values}: statistics of pixels in [0, 1] lie in [{lo:g}, {hi:g}]; "
+            "for statistics of 0..255 pixels divide by 255"
+        )
     return values
+
+
+def _statistics(values: Sequence[float] | None, default: float, in_chans: int, name: str) -> list[float]:
+    """``values`` (already checked) as one number per channel."""
+    if values is None:
+        return [default] * in_chans
+    values = list(values)
+    if len(values) == 1:
+        values = values * in_chans
+    if len(values) != in_chans:
+        raise ConfigError(f"--{name} {values}: give one number per channel ({in_chans}) or one for all")
+    return values
+
+
+def _check_size(name: str, value: Any) -> int:
+    """num_classes, in_chans or input_size as an integer in its range in ``RANGES``."""
+    lo, hi = RANGES[name]
+    return Fields("", ConfigError, label=lambda n: f"{n} (--{n.replace('_', '-')})").integer(name, value, lo, hi)
 
 
 @dataclass
@@ -214,15 +290,20 @@ def _given_inputs(
     from cnnkit.data.catalog import dataset_spec, is_folder_dataset
 
     kwargs = dict(model_kwargs or {})
+    if len(kwargs) > _MAX_KWARGS or not all(isinstance(k, str) for k in kwargs):
+        raise ConfigError(f"--model-kwargs: give at most {_MAX_KWARGS} named options")
     sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size}
     for name, value in sizes.items():
         if name in kwargs and value is not None:
             raise ConfigError(f"{name} is given twice (as an option and in the model kwargs); give it once")
         sizes[name] = kwargs.pop(name, value)
-        if sizes[name] is not None and (not isinstance(sizes[name], int) or sizes[name] < 1):
-            raise ConfigError(f"{name}={sizes[name]!r}; it must be an integer >= 1")
+        if sizes[name] is not None:
+            _check_size(name, sizes[name])  # before any model is built: 10**10 classes would never finish
+    mean, std = _check_statistics(mean, "mean"), _check_statistics(std, "std")
     if classes is not None:
         classes = list(classes)
+        if not 1 <= len(classes) <= MAX_CLASSES:
+            raise ConfigError(f"{len(classes):,} class names; give 1 to {MAX_CLASSES:,}")
         if sizes["num_classes"] not in (None, len(classes)):
             raise ConfigError(f"{len(classes)} class names but num_classes={sizes['num_classes']}; give matching values")
         sizes["num_classes"] = len(classes)
@@ -257,6 +338,80 @@ def _fill_from_file(architecture: str, inputs: _Inputs, state: Mapping[str, Any]
         sizes["in_chans"] = _infer(architecture, known, "in_chans", state) or entry.in_chans
     if sizes["input_size"] is None:
         sizes["input_size"] = entry.input_size
+
+
+def _check_twin(architecture: str, kwargs: Mapping[str, Any]) -> None:
+    """Build the model on the meta device and run it once: a model too big for a run, or one that
+    cannot take in_chans x input_size x input_size images, fails here before any memory is used."""
+    from cnnkit.models import create_model
+
+    side, chans = kwargs["input_size"], kwargs["in_chans"]
+    try:
+        with torch.device("meta"):
+            twin = create_model(architecture, **kwargs).eval()
+            parameters = sum(p.numel() for p in twin.parameters())
+            if parameters > MAX_PARAMETERS:
+                raise ConfigError(
+                    f"{architecture} with these options has {parameters:,} parameters, more than the "
+                    f"{MAX_PARAMETERS:,} a run can hold; check --num-classes, --input-size and --model-kwargs"
+                )
+            with torch.no_grad():
+                twin(torch.zeros(1, chans, side, side))
+    except CnnkitError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ConfigError(
+            f"{architecture} cannot be built or run on {chans}x{side}x{side} images with these options ({first}); "
+            "check --input-size, --in-chans and --model-kwargs"
+        ) from None
+
+
+def _check_finite(file: Path, state: Mapping[str, Any], fitting: Mapping[str, Tensor]) -> None:
+    """Refuse NaN or infinite values by tensor name: load_run refuses such a run, and the network
+    would only ever output NaN. A finite value that became infinite was too large for float32."""
+    for key, value in fitting.items():
+        if not value.is_floating_point() or bool(torch.isfinite(value).all()):
+            continue
+        bad = int((~torch.isfinite(value)).sum())
+        original = state[key]
+        if original.is_floating_point() and bool(torch.isfinite(original).all()):
+            raise WeightsError(
+                f"{file} holds values too large for {_dtype(value.dtype)} in tensor {key!r} "
+                f"({bad:,} of {value.numel():,}); nothing was imported"
+            )
+        raise WeightsError(
+            f"{file} holds NaN or infinite values in tensor {key!r} ({bad:,} of {value.numel():,} values): "
+            "a network with them outputs only NaN, so nothing was imported (a diverged training saves such weights)"
+        )
+
+
+def _hint(architecture: str, kwargs: Mapping[str, Any], given: Mapping[str, Any], state: Mapping[str, Any]) -> str:
+    """A model option under which the file fits exactly (e.g. GoogLeNet weights without aux heads), or ''."""
+    for option, reason in _ALTERNATIVES:
+        if all(kwargs.get(k) == v for k, v in option.items()):
+            continue
+        try:
+            reference = _meta_state(architecture, {**kwargs, **option})
+        except (CnnkitError, ValueError, RuntimeError, TypeError, OverflowError):
+            continue  # the model does not take the option
+        fits = reference.keys() == state.keys() and all(
+            isinstance(state[k], Tensor) and state[k].shape == v.shape for k, v in reference.items()
+        )
+        if fits:
+            return f"; {reason}: pass --model-kwargs '{json.dumps({**given, **option})}'"
+    return ""
+
+
+def _check_free(out: Path) -> None:
+    """``out`` has a name the OS accepts and does not exist yet."""
+    check_run_name(out.name, "the run directory name (the last part of --out)")
+    try:
+        taken = out.exists() or out.is_symlink()
+    except OSError as err:  # ENAMETOOLONG on a parent, ELOOP, EACCES...
+        raise OutputError(f"cannot use {out} as the run directory ({err.strerror}); choose another --out") from None
+    if taken:
+        raise OutputError(f"{out} already exists; choose another --out or --name, or remove it")
 
 
 def _write_run(out: Path, network: nn.Module, info: Any) -> Any:
@@ -310,27 +465,31 @@ def import_weights(
 
     file, out = Path(file), Path(out)
     get_model_entry(architecture)  # an unknown name fails before the file is read
-    if out.exists():
-        raise OutputError(f"{out} already exists; choose another --out or remove it")
+    _check_free(out)
     inputs = _given_inputs(model_kwargs, data, data_dir, num_classes, in_chans, input_size, classes, mean, std)
     state = read_state_dict(file)
     known = {**inputs.kwargs, **{k: v for k, v in inputs.sizes.items() if v is not None}}
     state = _strip_prefixes(state, set(_meta_state(architecture, known)))
     _fill_from_file(architecture, inputs, state, file)
     kwargs = {**inputs.kwargs, **inputs.sizes}
+    for name in RANGES:  # sizes read from the file are checked like typed ones
+        _check_size(name, kwargs[name])
     classes = inputs.classes or [str(i) for i in range(kwargs["num_classes"])]
     mean = _statistics(inputs.mean, 0.0, kwargs["in_chans"], "mean")
     std = _statistics(inputs.std, 1.0, kwargs["in_chans"], "std")
+    _check_twin(architecture, kwargs)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # tensors the file lacks (strict=False) start from a repeatable init
         network = create_model(architecture, **kwargs)
     fitting, report = match_state_dict(network, state)
+    _check_finite(file, state, fitting)
     described = f"{architecture} ({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+    hint = "" if report.complete else _hint(architecture, kwargs, inputs.kwargs, state)
     if not report.complete and strict:
         raise WeightsError(
-            f"{file} does not fit {described}: {report.describe()}; "
-            "check the model and its options, or pass --non-strict to load only the fitting tensors"
+            f"{file} does not fit {described}: {report.describe()}"
+            + (hint or "; check the model and its options, or pass --non-strict to load only the fitting tensors")
         )
     if not fitting:
         raise WeightsError(f"no tensor in {file} fits {described}: {report.describe()}")
@@ -350,7 +509,7 @@ def import_weights(
     if not report.complete:
         warnings.warn(
             f"loaded {len(fitting)} of {len(network.state_dict())} tensors of {architecture}; "
-            f"{report.describe()}; the rest keep their initial values (seed {seed})", stacklevel=2,
+            f"{report.describe()}; the rest keep their initial values (seed {seed}){hint}", stacklevel=2,
         )  # fmt: skip
     if inputs.mean is None and inputs.std is None:
         warnings.warn(
