@@ -99,6 +99,11 @@ class Distributed:
         return tuple(t.tolist())
 
 
+def is_main_process() -> bool:
+    """Whether this process is rank 0 (or not under torchrun), known before the process group exists."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @contextlib.contextmanager
 def distributed_session(device: torch.device) -> Iterator[Distributed]:
     """Join the process group torchrun described, or run alone when there is none."""

@@ -57,13 +57,13 @@ from cnnkit.train.checkpoint import (
 )
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import resolve_amp, resolve_device
-from cnnkit.train.distributed import Distributed, distributed_session
+from cnnkit.train.distributed import Distributed, distributed_session, is_main_process
 from cnnkit.train.evaluate import Evaluation, evaluate
 from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
 from cnnkit.train.optim import make_optimizer
 from cnnkit.train.progress import TrainProgress
 from cnnkit.train.report import MISTAKES_SHOWN, build_report
-from cnnkit.train.runlock import run_lock
+from cnnkit.train.runlock import RunLock, run_lock
 from cnnkit.train.rundir import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -118,23 +118,26 @@ def resume(
     changes unless the checkpoint is valid and fits the run's config.json.
     """
     run_dir = _locate_unfinished(Path(run))
-    config = TrainConfig.from_file(run_dir / CONFIG_FILE)
-    checkpoint = load_checkpoint(run_dir)
-    _check_position(checkpoint.meta, source=f"{run_dir / STATE_INFO_FILE}", epochs=config.epochs)
-    saved = checkpoint.meta["config"]
-    changed = sorted(
-        k for k in set(saved) | set(config.to_dict())
-        if k not in RESUME_OVERRIDES and saved.get(k) != config.to_dict().get(k)
-    )
-    if changed:
-        first = changed[0]
-        raise CheckpointError(
-            f"{run_dir / CONFIG_FILE} changed since the checkpoint ({first}: {saved.get(first)!r} -> "
-            f"{config.to_dict().get(first)!r}); restore it, or start a new run with 'cnnkit train --config'"
+    # Rank 0 locks the run before reading its checkpoint: a second resume must not even read
+    # (or roll forward) a checkpoint the first is writing.
+    with run_lock(run_dir, "cnnkit train --resume") if is_main_process() else contextlib.nullcontext() as lock:
+        config = TrainConfig.from_file(run_dir / CONFIG_FILE)
+        checkpoint = load_checkpoint(run_dir)
+        _check_position(checkpoint.meta, source=f"{run_dir / STATE_INFO_FILE}", epochs=config.epochs)
+        saved = checkpoint.meta["config"]
+        changed = sorted(
+            k for k in set(saved) | set(config.to_dict())
+            if k not in RESUME_OVERRIDES and saved.get(k) != config.to_dict().get(k)
         )
-    overrides = {"checkpoint_every": checkpoint_every, "num_workers": num_workers}
-    config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
-    return _run(config, progress=progress, run_dir=run_dir, checkpoint=checkpoint)
+        if changed:
+            first = changed[0]
+            raise CheckpointError(
+                f"{run_dir / CONFIG_FILE} changed since the checkpoint ({first}: {saved.get(first)!r} -> "
+                f"{config.to_dict().get(first)!r}); restore it, or start a new run with 'cnnkit train --config'"
+            )
+        overrides = {"checkpoint_every": checkpoint_every, "num_workers": num_workers}
+        config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+        return _run(config, progress=progress, run_dir=run_dir, checkpoint=checkpoint, lock=lock)
 
 
 def _check_position(meta: dict[str, Any], *, source: str, epochs: int) -> None:
@@ -206,6 +209,7 @@ def _run(
     progress: bool,
     run_dir: Path | None = None,
     checkpoint: Checkpoint | None = None,
+    lock: RunLock | None = None,
 ) -> FitResult:
     started = time.perf_counter()
     get_model_entry(config.model)  # an unknown model fails before any data is read
@@ -253,7 +257,8 @@ def _run(
         trainer = _Trainer(config, ddp, model, train_set, test_set, stop, device=device, amp=amp, started=started)
         if checkpoint is None:
             run_dir = _new_run_dir(config, ddp)
-        lock = locks.enter_context(run_lock(run_dir, "cnnkit train")) if ddp.is_main else None
+            if ddp.is_main:
+                lock = locks.enter_context(run_lock(run_dir, "cnnkit train"))
         if checkpoint is not None:
             trainer.restore(checkpoint, run_dir)
         trainer.run_dir = run_dir
