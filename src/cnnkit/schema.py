@@ -18,9 +18,10 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError, ConfigError
 
-__all__ = ["Fields", "shown", "MAX_NAME_BYTES"]
+__all__ = ["Fields", "shown", "MAX_NAME_BYTES", "MAX_SEED"]
 
 MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and Windows file systems accept
+MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit; every cnnkit seed has this range
 
 
 def shown(value: Any, limit: int = 40) -> str:

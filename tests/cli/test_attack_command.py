@@ -4,6 +4,7 @@ errors (exit 2) for bad input."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -145,3 +146,108 @@ def test_eps_is_shown_as_typed_in_papers_units():
     from cnnkit.cli.attack import _eps_text
 
     assert [_eps_text(e) for e in (0.1, 16 / 255, 8 / 255, 0.2, 0.123456)] == ["0.1", "16/255", "8/255", "0.2", "0.1235"]
+
+
+def _fail_late(monkeypatch, seen: list) -> None:
+    """The page writer, the last step of every invocation, fails as a full disk would; ``seen`` gets what was written."""
+    import cnnkit.cli.explain._common as common
+    from cnnkit.errors import OutputError
+
+    def fail(folder, *args, **kwargs):
+        seen.append((folder.name, sorted(p.name for p in folder.iterdir())))
+        raise OutputError("cannot write the report (simulated: disk full)")
+
+    monkeypatch.setattr(common, "write_page", fail)
+
+
+def test_a_failed_attack_leaves_nothing_behind(digits_run, digits_images, run_cli, capsys, tmp_path, monkeypatch):
+    from PIL import Image
+
+    _, x, _ = digits_images
+    Image.fromarray((x[0, 0] * 255).round().byte().numpy()).save(tmp_path / "digit.png")
+    seen: list = []
+    _fail_late(monkeypatch, seen)
+    code, _, err = run_cli(["attack", str(digits_run), "--method", "fgsm", "--eps", "0.1", "--out",
+                            str(tmp_path / "out"), *ARGS], capsys)
+    assert code == 2 and "simulated: disk full" in err and err.count("\n") == 1
+    # the figure was written, under the temporary name, and removed with its folder
+    assert seen[0][0].startswith(".out.partial-") and "robustness.png" in seen[0][1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digit.png"]
+    # the default location (attack/MODEL/NAME for a registered name): no folder, no parents it made
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["attack", "lenet5", "--image", "digit.png", "--method", "fgsm", "--eps", "0.1", "--quiet"],
+                           capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digit.png"]
+
+
+def test_a_rerun_replaces_the_folder_only_when_complete(digits_run, run_cli, capsys, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    code, _, err = run_cli(["attack", str(digits_run), "--method", "fgsm,bim", "--eps", "0.1", "--steps", "2",
+                            "--out", str(out), *ARGS], capsys)
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "examples-bim.png" in before and "index.html" in before
+
+    with monkeypatch.context() as patched:
+        seen: list = []
+        _fail_late(patched, seen)
+        code, _, err = run_cli(["attack", str(digits_run), "--method", "pgd", "--eps", "0.2", "--steps", "2",
+                                "--out", str(out), *ARGS], capsys)
+        assert code == 2 and err.count("\n") == 1 and seen
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the complete folder survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]      # no partial or old folder beside it
+
+    code, stdout, err = run_cli(["attack", str(digits_run), "--method", "pgd", "--eps", "0.2", "--steps", "2",
+                                 "--out", str(out), *ARGS], capsys)
+    assert code == 0, err
+    assert stdout.endswith(f"wrote {out / 'index.html'}\n")
+    assert sorted(p.name for p in out.iterdir()) == ["examples-pgd.png", "index.html", "results.json", "robustness.png"]
+    assert json.loads((out / "results.json").read_text())["eps"] == [0.2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_out_is_not_a_folder_of_the_users_own(digits_run, run_cli, capsys, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    code, _, err = run_cli(["attack", str(digits_run), "--method", "fgsm", "--eps", "0.1", "--out", str(mine), *ARGS],
+                           capsys)
+    assert code == 2 and "choose a new or empty folder" in err and err.count("\n") == 1
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and len(list(tmp_path.iterdir())) == 1
+    code, _, err = run_cli(["attack", str(digits_run), "--out", str(mine / "notes.txt"), *ARGS], capsys)
+    assert code == 2 and "is a file" in err and err.count("\n") == 1
+
+
+def test_universal_shows_progress_unless_quiet(digits_run, run_cli, capsys, tmp_path, monkeypatch):
+    from cnnkit.cli.explain._common import StepBar
+
+    calls: list = []
+    update = StepBar.update
+    monkeypatch.setattr(StepBar, "update", lambda self, done, total: (calls.append((done, total)),
+                                                                        update(self, done, total)))
+    args = ["attack", str(digits_run), "--method", "universal", "--xi", "0.3", "--fit-count", "16", "--count", "8"]
+    code, stdout, err = run_cli([*args, "--out", str(tmp_path / "u")], capsys)
+    assert code == 0, err
+    assert calls and calls[-1][0] == calls[-1][1] and all(a[0] < b[0] for a, b in zip(calls, calls[1:]))
+    assert calls[0][1] == 10 * 16  # the most images the fit can visit: 10 passes of 16
+    assert "universal" in err and "images" in err
+    results = json.loads((tmp_path / "u" / "results.json").read_text())
+    assert results["fit_images"] == 16 and 0 <= results["fooling_rate"] <= 1
+    code, stdout, err = run_cli([*args, "--out", str(tmp_path / "q"), "--quiet"], capsys)
+    assert code == 0 and err == ""
+
+
+def test_titles_and_json_numbers_are_readable():
+    from cnnkit.attacks import BIM, FGSM, PGD, DeepFool
+    from cnnkit.cli.attack import _rounded, _title
+
+    assert _title("FGSM", FGSM(eps=8 / 255)) == "FGSM, L∞ ε = 8/255 (0.0314)"
+    assert _title("PGD-L2", PGD(norm="2", eps=0.5, steps=10)) == "PGD-L2, L2 ε = 0.5, 10 steps"
+    assert _title("BIM", BIM(eps=0.1)) == "BIM, L∞ ε = 0.1"
+    assert _title("DeepFool", DeepFool()).startswith("DeepFool, minimum L2 norm")
+    accuracy = float(torch.tensor(8 / 25))  # a float32 mean: 0.3199999928474426
+    rounded = _rounded({"a": [accuracy, 8 / 255, 0.05, 1e-7], "n": 3, "flag": True, "none": None, "t": (0.5,)})
+    assert rounded == {"a": [0.32, 0.03137255, 0.05, 1e-7], "n": 3, "flag": True, "none": None, "t": [0.5]}
+    assert torch.tensor(rounded["a"][0]).item() == accuracy  # nothing the float32 value held is lost
+    assert math.isnan(_rounded(float("nan")))

@@ -53,3 +53,38 @@ def test_user_errors_are_one_line_and_exit_2(digits_run, run_cli, capsys, tmp_pa
         assert code == 2, (args, err)
         assert needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "never").exists()
+
+
+def test_saliency_page_says_what_the_colours_mean(digits_run, run_cli, capsys, tmp_path):
+    out = tmp_path / "sal"
+    code, _, err = run_cli(["explain", "saliency", str(digits_run), "--count", "2", "--steps", "8", "--samples", "2",
+                            "--out", str(out)], capsys)
+    assert code == 0, err
+    page = (out / "index.html").read_text()
+    assert "divided by its own largest |value| in each image" in page
+    assert "red pixels raise the class score, blue ones lower it" in page and "Grad-CAM: the ReLU" in page
+
+
+def test_a_failed_explain_leaves_nothing_and_keeps_an_earlier_folder(digits_run, run_cli, capsys, tmp_path,
+                                                                     monkeypatch):
+    import cnnkit.viz.report as report
+    from cnnkit.errors import OutputError
+
+    out = tmp_path / "f"
+    code, _, err = run_cli(["explain", "filters", str(digits_run), "--out", str(out)], capsys)
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    seen = []
+
+    def fail(page, **kwargs):  # the page, written last, fails as a full disk would
+        seen.append(sorted(p.name for p in page.parent.iterdir()))
+        raise OutputError("cannot write the report (simulated)")
+
+    monkeypatch.setattr(report, "write_report", fail)
+    for args, folder in ((["filters", "--max-filters", "4"], out), (["maps", "--layer", "features.1", "--count", "1"],
+                                                                     tmp_path / "m")):
+        code, _, err = run_cli(["explain", args[0], str(digits_run), *args[1:], "--out", str(folder)], capsys)
+        assert code == 2 and "simulated" in err and len(err.strip().splitlines()) == 1
+    assert any(name.startswith("filters-") for name in seen[0]) and "images.png" in seen[1]  # figures came first
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]

@@ -54,3 +54,18 @@ def test_bad_input_is_one_line_and_exit_2(digits_run: Path, tmp_path: Path, run_
     assert code == 2
     assert message in err and err.count("\n") == 1, err  # no blank progress line before it
     assert not (tmp_path / "o" / "index.html").exists()
+
+
+def test_maximize_tiles_say_what_the_value_is(digits_run: Path, tmp_path: Path, run_cli, capsys, monkeypatch) -> None:
+    import cnnkit.viz.synthesis as synthesis
+
+    captions: list = []
+    plot = synthesis.plot_synthesised
+    monkeypatch.setattr(synthesis, "plot_synthesised", lambda x, c, *a, **k: (captions.append(list(c)),
+                                                                            plot(x, c, *a, **k))[1])
+    code, out, err = run_cli(["explain", "maximize", str(digits_run), "--layer", "features.2", "--units", "1,layer",
+                              "--steps", "3", "--out", str(tmp_path / "m"), "-q"], capsys)
+    assert code == 0, err
+    assert captions[0][0].startswith("unit 1\nmean activation ") and captions[0][1].startswith("layer\nmean square ")
+    assert "mean activation over its feature map" in (tmp_path / "m" / "index.html").read_text()
+    assert "mean activation reached: 1:" in out and "layer mean square:" in out

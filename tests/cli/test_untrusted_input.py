@@ -75,3 +75,22 @@ def test_config_files_that_are_not_regular_files_fail_at_once(tmp_path: Path) ->
         assert done.returncode == 2, (path, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (path, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["explain", "saliency", "RUN", "--seed", str(10**21), "--count", "1"], "seed (--seed) must be an integer in"),
+        (["explain", "saliency", "RUN", "--method", "ig", "--steps", str(10**11), "--count", "1"],
+         "steps must be an integer in [1, 10,000]"),
+        (["explain", "saliency", "RUN", "--method", "smoothgrad", "--samples", str(10**9), "--count", "1"],
+         "samples must be an integer in [1, 10,000]"),
+        (["explain", "maximize", "RUN", "--layer", "features.0", "--steps", str(10**11)],
+         "steps must be an integer in [0, 100,000]"),
+    ],
+)
+def test_explain_numbers_beyond_their_range_are_one_line(run_cli, capsys, digits_run: Path, tmp_path: Path,
+                                                        args: list[str], message: str) -> None:
+    args = [str(digits_run) if a == "RUN" else a for a in args] + ["--out", str(tmp_path / "out")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

@@ -147,3 +147,21 @@ def test_two_trainings_of_one_run_cannot_interleave(tmp_path: Path, capsys) -> N
         first.wait()
     with run_lock(partial):  # the dead trainer's lock is stale, not binding
         pass
+
+
+def test_explain_and_attack_into_a_run_in_use_are_refused(digits_run: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    child = _hold(run)
+    try:
+        for args in (["explain", "filters", str(run)], ["attack", str(run), "--method", "fgsm", "--count", "4"]):
+            code, err = _run(args, capsys)
+            last = err.strip().splitlines()[-1]  # the attack's progress bar may precede it
+            assert code == 2 and last.startswith("cnnkit: error: ") and "is in use by process" in last, (args, err)
+        assert not (run / "explain").exists() and not (run / "attack").exists()
+    finally:
+        child.kill()
+        child.wait()
+    code, err = _run(["explain", "filters", str(run)], capsys)
+    assert code == 0, err
+    assert not (run / LOCK_FILE).exists()

@@ -74,3 +74,23 @@ def test_destruction_bars(tmp_path, read_png):
     assert _has_colour(pixels, "#2f6fd0") and _has_colour(pixels, "#e07a10")
     with pytest.raises(ValueError, match="one rate per transformation"):
         plot_destruction_rates(["jpeg q=75"], {"FGSM": [0.1, 0.2]}, tmp_path / "bad.png")
+
+
+def test_a_narrow_grid_wraps_its_title_and_note_inside_the_figure(tmp_path, monkeypatch):
+    import cnnkit.viz.robustness as robustness
+
+    widths = []
+    save = robustness.save_figure
+
+    def inspect(fig, path):  # every text's drawn extent against the figure's, before saving clears it
+        renderer = fig.canvas.get_renderer()
+        widths.extend((t.get_window_extent(renderer).x0, t.get_window_extent(renderer).x1, fig.bbox.width)
+                      for t in fig.texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(robustness, "save_figure", inspect)
+    x = np.random.default_rng(0).random((1, 1, 8, 8))
+    robustness.plot_adversarial_grid(x, np.clip(x + 0.03, 0, 1), tmp_path / "one.png", true_labels=["7"],
+                                     clean_labels=["7"], adv_labels=["1"],
+                                     title="FGSM, L∞ ε = 8/255 (0.0314), 10 steps")
+    assert widths and all(0 <= x0 and x1 <= width for x0, x1, width in widths)

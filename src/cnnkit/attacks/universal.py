@@ -59,11 +59,14 @@ class UniversalPerturbation:
                               f"{self.max_passes}, {self.deepfool_steps}, {self.batch_size}")
 
     def fit(self, model: nn.Module, x: Tensor, y: Tensor | None = None, *,
-            progress: Callable[[int, float], None] | None = None) -> Tensor:
-        """The perturbation v (C, H, W) fitted on pixels x (N, C, H, W) in [0, 1]; ``progress(pass, rate)`` after each pass.
+            progress: Callable[[int, int], None] | None = None) -> Tensor:
+        """The perturbation v (C, H, W) fitted on pixels x (N, C, H, W) in [0, 1].
 
-        ``y`` is accepted for symmetry with attacks but not used: like the paper, an image is
-        fooled when its label moves off the model's own clean prediction.
+        ``progress(done, total)`` is called after each batch of visited images: ``done`` counts the
+        images visited over all passes, ``total`` is ``max_passes * N``, or ``done`` itself once the
+        target fooling rate stops the fit early (the work is complete). ``y`` is accepted for symmetry
+        with attacks but not used: like the paper, an image is fooled when its label moves off the
+        model's own clean prediction.
         """
         if not isinstance(x, Tensor) or x.dim() != 4 or len(x) == 0:
             raise ConfigError(f"x must be a non-empty float tensor (N, C, H, W) in [0, 1], got {getattr(x, 'shape', x)}")
@@ -71,27 +74,30 @@ class UniversalPerturbation:
             raise ConfigError("x must hold pixels in [0, 1]: the model normalises by itself")
         generator = torch.Generator().manual_seed(self.seed)
         v = torch.zeros_like(x[0])                                   # (C, H, W)
+        total, visited = self.max_passes * len(x), 0
         with frozen(model):
             clean = predict(model, x, batch_size=1000)
-            for done in range(1, self.max_passes + 1):
+            for _ in range(self.max_passes):
                 order = torch.randperm(len(x), generator=generator).to(x.device)
                 for start in range(0, len(x), self.batch_size):
                     rows = order[start : start + self.batch_size]
+                    visited += len(rows)
                     shifted = (x[rows] + v).clamp(0, 1)
                     with torch.no_grad():
                         still = model(shifted).argmax(1).eq(clean[rows])
-                    if not still.any():
-                        continue
-                    moved = deepfool(model, shifted[still], clean[rows][still], steps=self.deepfool_steps,
-                                     overshoot=self.overshoot, candidates=self.candidates, norm=self.norm)
-                    fooled = predict(model, moved, batch_size=1000).ne(clean[rows][still])
-                    for dv in (moved - shifted[still])[fooled]:      # the paper adds dv only when it fools
-                        v = project((v + dv)[None], self.xi, self.norm)[0]
-                rate = _rate(model, x, v, clean)
-                if progress is not None:
-                    progress(done, rate)
-                if rate >= self.fooling_target:
+                    if still.any():
+                        moved = deepfool(model, shifted[still], clean[rows][still], steps=self.deepfool_steps,
+                                         overshoot=self.overshoot, candidates=self.candidates, norm=self.norm)
+                        fooled = predict(model, moved, batch_size=1000).ne(clean[rows][still])
+                        for dv in (moved - shifted[still])[fooled]:  # the paper adds dv only when it fools
+                            v = project((v + dv)[None], self.xi, self.norm)[0]
+                    if progress is not None and visited < total:
+                        progress(visited, total)
+                if _rate(model, x, v, clean) >= self.fooling_target:
+                    total = visited
                     break
+        if progress is not None:
+            progress(visited, total)
         return v
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from pathlib import Path
 from typing import Any, Optional
 
@@ -228,11 +229,10 @@ def _comparable(source: Any, other_name: str, other: Any) -> Any:
 def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[float], x: Any, y: Any,
             labelled: bool, target: Any, targeted: Optional[str], out: Optional[Path], quiet: bool,
             compared: dict[str, Any]) -> None:
-    from cnnkit.attacks import robustness_curve, run_attack
-    from cnnkit.cli.explain._common import StepBar, output_dir, write_page
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_comparison, plot_robustness_curves
+    from cnnkit.attacks import robustness_curve
+    from cnnkit.cli.explain._common import OutputFolder, StepBar
 
+    output = OutputFolder(source, run, "-".join(attacks), out, group="attack")  # a bad --out fails before the work
     named = {_label(m): a for m, a in attacks.items()}
     with StepBar("attack", unit="images", enabled=not quiet) as bar:
         curve = robustness_curve(source.model, x, y, named, eps_values, target=target, progress=bar.update)
@@ -240,17 +240,47 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
     for label, other in compared.items():
         with StepBar(f"attack {label}", unit="images", enabled=not quiet) as bar:
             others[label] = robustness_curve(other.model, x, y, named, eps_values, target=target, progress=bar.update)
-    folder = output_dir(source, run, "-".join(attacks), out, group="attack")
+    with output as folder:
+        _write_curves(folder, source, run, named, curve, others, x, y, labelled, target, targeted)
+    if not quiet:
+        from rich.console import Console
+        from rich.table import Table
+
+        header, rows = _accuracy_rows(curve, others)
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        typer.echo(f"{curve.count} images, clean accuracy {curve.clean_accuracy:.1%}")
+    typer.echo(f"wrote {output.page}")
+
+
+def _accuracy_rows(curve: Any, others: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The accuracy table: a header (method, eps ...) and one row per method (and per method of each --compare run)."""
+    header = ("method", *(f"eps {_eps_text(e)}" for e in curve.eps))
+    rows = [(n, *(f"{a:.1%}" for a in accs)) for n, accs in curve.accuracy.items()]
+    for label, other_curve in others.items():
+        rows += [(f"{n} ({label})", *(f"{a:.1%}" for a in accs)) for n, accs in other_curve.accuracy.items()]
+    return header, rows
+
+
+def _write_curves(folder: Path, source: Any, run: str, named: dict[str, Any], curve: Any, others: dict[str, Any],
+                  x: Any, y: Any, labelled: bool, target: Any, targeted: Optional[str]) -> None:
+    """robustness.png, one grid of examples per method, results.json and index.html into ``folder``."""
+    from cnnkit.attacks import run_attack
+    from cnnkit.cli.explain._common import write_page
+    from cnnkit.viz.report import ReportSection
+    from cnnkit.viz.robustness import plot_adversarial_grid, plot_robustness_comparison, plot_robustness_curves
+
     classes = source.info.classes
     sections = []
     png = plot_robustness_curves(curve.eps, curve.accuracy, folder / "robustness.png",
                                  clean_accuracy=curve.clean_accuracy,
-                                 xlabel="eps (" + ", ".join(sorted({f"L{n}" for n in curve.norms.values()})) + ")",
+                                 xlabel="eps (" + ", ".join(sorted({_norm_text(n) for n in curve.norms.values()}))
+                                 + " radius, pixels in [0, 1])",
                                  title=f"accuracy under attack, {curve.count} images")
-    header = ("method", *(f"eps {_eps_text(e)}" for e in curve.eps))
-    rows = [header, *((n, *(f"{a:.1%}" for a in accs)) for n, accs in curve.accuracy.items())]
-    for label, other_curve in others.items():
-        rows += [(f"{n} ({label})", *(f"{a:.1%}" for a in accs)) for n, accs in other_curve.accuracy.items()]
+    header, body = _accuracy_rows(curve, others)
+    rows = [header, *body]
     note = ("Accuracy on the adversarial images at each eps; clean accuracy "
             f"{curve.clean_accuracy:.1%}." + ("" if labelled else " Labels are the model's own predictions."))
     if target is not None:
@@ -280,24 +310,14 @@ def _curves(source: Any, run: str, attacks: dict[str, Any], eps_values: list[flo
             x[shown], part.x_adv, folder / f"examples-{slug}.png",
             true_labels=[classes[i] for i in part.y.tolist()],
             clean_labels=[classes[i] for i in part.clean_pred.tolist()],
-            adv_labels=[classes[i] for i in part.adv_pred.tolist()], title=f"{configured!r}")
+            adv_labels=[classes[i] for i in part.adv_pred.tolist()], title=_title(name, configured))
         sections.append(ReportSection(f"Examples: {name}", images=(grid,)))
     payload = {"run": run, "methods": {n: repr(a) for n, a in named.items()}, "targeted": targeted,
                "labelled": labelled, **curve.to_dict(),
                "compared": {k: c.to_dict() for k, c in others.items()}}
     _write_json(folder / "results.json", payload)
-    page = write_page(folder, source, run, "", sections, group="attack",
-                      highlights=(("clean accuracy", f"{curve.clean_accuracy:.1%}"), ("images", str(curve.count))))
-    if not quiet:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*header)
-        for row in rows[1:]:
-            table.add_row(*row)
-        Console().print(table)
-        typer.echo(f"{curve.count} images, clean accuracy {curve.clean_accuracy:.1%}")
-    typer.echo(f"wrote {page}")
+    write_page(folder, source, run, "", sections, group="attack",
+               highlights=(("clean accuracy", f"{curve.clean_accuracy:.1%}"), ("images", str(curve.count))))
 
 
 def _eps_text(eps: float) -> str:
@@ -309,6 +329,25 @@ def _eps_text(eps: float) -> str:
     return f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-9 else short
 
 
+def _norm_text(norm: str) -> str:
+    """'inf' as 'L∞', '2' as 'L2'."""
+    return "L∞" if str(norm) == "inf" else f"L{norm}"
+
+
+def _title(name: str, attack: Any) -> str:
+    """A figure title in words: 'FGSM, L∞ ε = 8/255 (0.0314)', 'PGD, L2 ε = 0.5, 10 steps', 'DeepFool, minimum L2 norm'.
+
+    The attack's repr stays in results.json, where a program reads it.
+    """
+    norm = _norm_text(getattr(attack, "norm", None) or "2")
+    steps = getattr(attack, "steps", None)
+    tail = f", {steps} steps" if steps else ""
+    if not hasattr(attack, "eps"):
+        return f"{name}, minimum {norm} norm{tail}"
+    eps = _eps_text(attack.eps)
+    return f"{name}, {norm} ε = {eps}" + (f" ({attack.eps:.3g})" if "/" in eps else "") + tail
+
+
 def _label(method: str) -> str:
     """The display name of a CLI method."""
     return {"fgsm": "FGSM", "bim": "BIM", "ll": "LL", "pgd": "PGD", "pgd-l2": "PGD-L2", "deepfool": "DeepFool",
@@ -318,27 +357,28 @@ def _label(method: str) -> str:
 def _physical(source: Any, run: str, methods: list[str], eps_values: list[float], steps: Optional[int], seed: int,
               x: Any, y: Any, out: Optional[Path], quiet: bool) -> None:
     from cnnkit.attacks import DEFAULT_TRANSFORMS, destruction_table
-    from cnnkit.cli.explain._common import output_dir, write_page
+    from cnnkit.cli.explain._common import OutputFolder, write_page
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.robustness import plot_destruction_rates
 
+    output = OutputFolder(source, run, "physical", out, group="attack")
     named = {f"{_label(m)} eps={_eps_text(e)}": _build(m, e, steps, seed) for m in methods for e in eps_values}
     table = destruction_table(source.model, x, y, named, DEFAULT_TRANSFORMS)
-    folder = output_dir(source, run, "physical", out, group="attack")
     header = ("transformation", *table.attacks)
     rows = [header, ("(adversarial accuracy)", *(f"{a:.1%}" for a in table.adv_accuracy))]
     for t, name in enumerate(table.transforms):
         rows.append((name, *("-" if math.isnan(r[t]) else f"{r[t]:.1%}" for r in table.rates)))
-    _write_json(folder / "destruction.json", {"run": run, "methods": {n: repr(a) for n, a in named.items()},
-                                              **table.to_dict()})
     text = ("Destruction rate (Kurakin et al., 2017, eq. 1): among images classified correctly clean and wrongly "
             "adversarial, the fraction the transformation turns back into correctly classified ones. "
             f"Clean accuracy {table.clean_accuracy:.1%} on {table.count} images.")
-    png = plot_destruction_rates(table.transforms, dict(zip(table.attacks, table.rates)), folder / "destruction.png",
-                                 title=f"destruction rate, {table.count} images")
-    page = write_page(folder, source, run, "--physical", [ReportSection("Destruction rate", images=(png,), text=text,
-                      table=tuple(rows))], group="attack",
-                      highlights=(("clean accuracy", f"{table.clean_accuracy:.1%}"), ("images", str(table.count))))
+    with output as folder:
+        _write_json(folder / "destruction.json", {"run": run, "methods": {n: repr(a) for n, a in named.items()},
+                                                  **table.to_dict()})
+        png = plot_destruction_rates(table.transforms, dict(zip(table.attacks, table.rates)),
+                                     folder / "destruction.png", title=f"destruction rate, {table.count} images")
+        write_page(folder, source, run, "--physical", [ReportSection("Destruction rate", images=(png,), text=text,
+                   table=tuple(rows))], group="attack",
+                   highlights=(("clean accuracy", f"{table.clean_accuracy:.1%}"), ("images", str(table.count))))
     if not quiet:
         from rich.console import Console
         from rich.table import Table
@@ -347,7 +387,7 @@ def _physical(source: Any, run: str, methods: list[str], eps_values: list[float]
         for row in rows[1:]:
             shown.add_row(*row)
         Console().print(shown)
-    typer.echo(f"wrote {page}")
+    typer.echo(f"wrote {output.page}")
 
 
 def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, count: int,
@@ -357,7 +397,7 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
     import cnnkit.attacks as attacks
     from cnnkit.attacks import run_attack
     from cnnkit.attacks.norms import check_eps
-    from cnnkit.cli.explain._common import output_dir, write_page
+    from cnnkit.cli.explain._common import OutputFolder, StepBar, write_page
     from cnnkit.errors import ConfigError
     from cnnkit.train.inference import sample_images
     from cnnkit.viz.report import ReportSection
@@ -373,34 +413,60 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
         raise ConfigError("--method universal fits on the run's training set; drop --image")
     if fit_count < 1:
         raise ConfigError(f"--fit-count must be >= 1, got {fit_count}")
+    output = OutputFolder(source, run, "universal", out, group="attack")
     device = next(source.model.parameters()).device
     x_fit, _ = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
     x, y, _ = _images(source, None, count, data, data_dir, seed)
-    v = universal(xi=xi, norm=norm, seed=seed).fit(source.model, x_fit.to(device))  # (C, H, W)
+    with StepBar("universal", unit="images", enabled=not quiet) as bar:  # images visited, over all passes
+        v = universal(xi=xi, norm=norm, seed=seed).fit(source.model, x_fit.to(device), progress=bar.update)  # (C, H, W)
     attack = apply(delta=v)
     result = run_attack(attack, source.model, x, y)
     fooling = float((result.adv_pred != result.clean_pred).float().mean())
-    folder = output_dir(source, run, "universal", out, group="attack")
     shown = slice(0, min(GRID_IMAGES, len(x)))
     classes = source.info.classes
-    grid = plot_adversarial_grid(x[shown], result.x_adv[shown], folder / "examples-universal.png",
-                                 true_labels=[classes[i] for i in y[shown].tolist()],
-                                 clean_labels=[classes[i] for i in result.clean_pred[shown].tolist()],
-                                 adv_labels=[classes[i] for i in result.adv_pred[shown].tolist()],
-                                 title=f"universal perturbation, xi={xi:g} (L{norm})")
-    _write_json(folder / "results.json", {"run": run, "xi": xi, "norm": norm, "fit_images": len(x_fit),
-                                          "test_images": len(x), "fooling_rate": fooling,
-                                          "clean_accuracy": result.clean_accuracy, "adv_accuracy": result.adv_accuracy})
     text = (f"Fitted on {len(x_fit)} training images; fooling rate (prediction changed) on {len(x)} held-out test "
             f"images: {fooling:.1%}. Accuracy {result.clean_accuracy:.1%} clean, {result.adv_accuracy:.1%} perturbed.")
-    page = write_page(folder, source, run, "universal", [ReportSection("Universal perturbation", images=(grid,),
-                      text=text)], group="attack", highlights=(("fooling rate", f"{fooling:.1%}"),))
+    with output as folder:
+        grid = plot_adversarial_grid(x[shown], result.x_adv[shown], folder / "examples-universal.png",
+                                     true_labels=[classes[i] for i in y[shown].tolist()],
+                                     clean_labels=[classes[i] for i in result.clean_pred[shown].tolist()],
+                                     adv_labels=[classes[i] for i in result.adv_pred[shown].tolist()],
+                                     title=f"universal perturbation, {_norm_text(norm)} ξ = {_eps_text(xi)}")
+        _write_json(folder / "results.json", {"run": run, "xi": xi, "norm": norm, "fit_images": len(x_fit),
+                                              "test_images": len(x), "fooling_rate": fooling,
+                                              "clean_accuracy": result.clean_accuracy,
+                                              "adv_accuracy": result.adv_accuracy})
+        write_page(folder, source, run, "universal", [ReportSection("Universal perturbation", images=(grid,),
+                   text=text)], group="attack", highlights=(("fooling rate", f"{fooling:.1%}"),))
     if not quiet:
         typer.echo(text)
-    typer.echo(f"wrote {page}")
+    typer.echo(f"wrote {output.page}")
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     from cnnkit.atomic import atomic_write_text
 
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(_rounded(payload), indent=2) + "\n")
+
+
+def _rounded(value: Any) -> Any:
+    """Every float in a JSON payload as the shortest decimal that reads back as the same float32.
+
+    The numbers come from float32 tensors, so 0.3199999928474426 is written 0.32: nothing the
+    computation knew is lost, and 8/255 keeps 7 digits (0.03137255).
+    """
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if not isinstance(value, float) or not math.isfinite(value):
+        return value
+    try:
+        single = struct.pack("<f", value)
+    except OverflowError:  # beyond float32's range: not a float32 number, kept as it is
+        return value
+    for digits in range(1, 10):  # 9 significant digits always read back as the same float32
+        short = float(f"{value:.{digits}g}")
+        if struct.pack("<f", short) == single:
+            return short
+    return value

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.schema import MAX_SEED, shown
 from cnnkit.layers.normalize import Normalize
 from cnnkit.train.inference import frozen
 
@@ -48,6 +49,9 @@ __all__ = [
 
 Objective = Callable[[Tensor], Tensor]  # x (N, C, H, W) -> score (N,) to maximise
 Progress = Callable[[int, Tensor], None]  # (steps done, score (N,)) after each step
+
+
+MAX_STEPS = 100_000  # gradient steps: papers use hundreds to a few thousand
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +73,10 @@ class AscentConfig:
     seed: int = 0                   # jitter's shifts
 
     def __post_init__(self) -> None:
-        if not isinstance(self.steps, int) or self.steps < 0:
-            raise ConfigError(f"steps must be an integer >= 0, got {self.steps!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 0 <= self.steps <= MAX_STEPS:
+            raise ConfigError(f"steps must be an integer in [0, {MAX_STEPS:,}], got {shown(self.steps)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be an integer in [0, {MAX_SEED:,}], got {shown(self.seed)}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive step size, got {self.lr!r}")
         if self.optimizer not in ("adam", "sgd"):

@@ -53,8 +53,8 @@ def deepdream(
         raise ConfigError("give exactly one of layer (amplify a layer) or target (amplify a class)")
     if x.dim() != 4:
         raise ConfigError(f"x must be a (N, C, H, W) batch of photos, got shape {tuple(x.shape)}")
-    if not isinstance(octaves, int) or octaves < 1:
-        raise ConfigError(f"octaves must be an integer >= 1, got {octaves!r}")
+    if isinstance(octaves, bool) or not isinstance(octaves, int) or not 1 <= octaves <= 20:
+        raise ConfigError(f"octaves must be an integer in [1, 20], got {octaves!r}")
     if not octave_scale > 1:
         raise ConfigError(f"octave_scale must be > 1 (each octave this much larger), got {octave_scale!r}")
     config = AscentConfig(steps=steps_per_octave, lr=lr, optimizer="sgd", normalize_grad=True, jitter=jitter,

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import ConfigError, OutputError, RunDirError
+from cnnkit.schema import MAX_SEED, shown
 from cnnkit.explain.layers import network_of
 from cnnkit.train.inference import frozen
 
@@ -70,8 +71,8 @@ class LandscapeConfig:
             raise ConfigError(f"dims must be 1 (a line) or 2 (a surface), got {self.dims!r}")
         if self.points is None:
             object.__setattr__(self, "points", 51 if self.dims == 1 else 21)
-        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 2:
-            raise ConfigError(f"points must be an integer >= 2 per axis, got {self.points!r}")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or not 2 <= self.points <= 1001:
+            raise ConfigError(f"points must be an integer in [2, 1,001] per axis, got {shown(self.points)}")
         try:
             low, high = (float(v) for v in self.span)
         except (TypeError, ValueError):
@@ -84,8 +85,8 @@ class LandscapeConfig:
             raise ConfigError(f"subset must be >= 1 image (or None for all), got {self.subset!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1 image, got {self.batch_size!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be an integer in [0, {MAX_SEED:,}], got {shown(self.seed)}")
 
     @property
     def axis(self) -> Tensor:

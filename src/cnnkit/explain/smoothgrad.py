@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.schema import shown
 from cnnkit.explain.class_score import (
     Target,
     auto_batch_size,
@@ -23,6 +24,9 @@ from cnnkit.explain.saliency import saliency_map
 from cnnkit.train.inference import frozen
 
 __all__ = ["smoothgrad", "smoothgrad_gradient"]
+
+
+MAX_SAMPLES = 10_000  # Smilkov et al. find little change past 50
 
 
 def smoothgrad_gradient(
@@ -42,8 +46,8 @@ def smoothgrad_gradient(
     comes from a generator seeded with ``seed`` on the model's device, one draw per chunk.
     """
     x = check_batch(x)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples must be an int >= 1, got {samples!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+        raise ConfigError(f"samples must be an integer in [1, {MAX_SAMPLES:,}] (50 is usual), got {shown(samples)}")
     if not 0.0 <= float(noise) <= 10.0:
         raise ConfigError(f"noise must be a fraction of the image's value range in [0, 10] (0.1-0.2 is usual), got {noise}")
     batch_size = auto_batch_size(x, batch_size)

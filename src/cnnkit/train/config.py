@@ -14,7 +14,7 @@ from typing import Any
 
 from cnnkit.errors import ConfigError
 from cnnkit.files import MIB, json_depth, read_json
-from cnnkit.schema import Fields, shown
+from cnnkit.schema import MAX_SEED, Fields, shown
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "AMP_MODES", "DEVICES", "ADVERSARIAL_METHODS"]
 
@@ -27,7 +27,6 @@ ADV_DEFAULT_STEPS = 10           # PGD steps per training batch (Madry et al. us
 ADV_DEFAULT_RATIO = {"fgsm": 0.5, "pgd": 0.0}  # weight of the clean loss: Goodfellow's 0.5, Madry's 0
 MAX_EPOCHS = 10_000               # ranges of the options: beyond them a value is a typo, not a plan
 MAX_LR = 10.0
-MAX_SEED = 2**32 - 1              # NumPy's seeds are 32-bit
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, RunDirError
+from cnnkit.schema import MAX_SEED, shown
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.predict import preprocess
 from cnnkit.train.rundir import CONFIG_FILE, ModelInfo, Run, load_run, sized_model
@@ -61,6 +62,7 @@ def open_model(
     kwargs: dict = {"in_chans": chans, "input_size": size}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
+    _check_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = create_model(entry.name, **kwargs)
@@ -71,6 +73,11 @@ def open_model(
         in_chans=chans, input_size=size, mean=mean, std=std, dataset=None,
     )
     return Run(path=None, model=sized_model(network, info, device), info=info)
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed (--seed) must be an integer in [0, {MAX_SEED:,}], got {shown(seed)}")
 
 
 def _output_classes(name: str, kwargs: dict) -> int:
@@ -142,8 +149,9 @@ def sample_images(
 
     ``data`` defaults to the dataset the run was trained on, read from the same place.
     """
-    if count < 1:
-        raise ConfigError(f"count must be >= 1 image, got {count}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"count must be an integer >= 1 image, got {shown(count)}")
+    _check_seed(seed)
     dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]

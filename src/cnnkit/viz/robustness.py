@@ -10,6 +10,7 @@ Figure 1): the clean image, the perturbation amplified around mid-grey, and thei
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,9 +113,14 @@ def plot_adversarial_grid(clean: Any, adversarial: Any, path: str | os.PathLike[
     height, width = x.shape[1:3]
     cell = 1.25
     gap_x, gap_y, label_w, caption_h = 0.14, 0.1, 1.05, 0.42
-    top = 0.72
     columns = max(count, 1)
     fig_w = label_w + columns * (cell + gap_x) + gap_x
+    # A figure of one or two images is narrow: the title and the note wrap to its width.
+    heading = _wrap(title or "adversarial examples", fig_w - 0.2, TITLE_FONT)
+    note = _wrap(f"perturbation shown as 0.5 + {amplification:.3g} x (adversarial - clean); "
+                 "red: prediction differs from the true label", fig_w - 0.2, SMALL_FONT - 1)
+    heading_h = (heading.count("\n") + 1) * TITLE_FONT * 1.25 / 72
+    top = 0.12 + heading_h + (note.count("\n") + 1) * (SMALL_FONT - 1) * 1.25 / 72 + 0.2
     row_h = cell * height / width
     fig_h = top + 3 * (row_h + caption_h + gap_y)
     fig = new_figure(fig_w, fig_h, layout=None)
@@ -144,12 +150,16 @@ def plot_adversarial_grid(clean: Any, adversarial: Any, path: str | os.PathLike[
                 caption, wrong = f"|max| {np.abs(delta[n]).max():.3f}", False
             ax.text(0.5, -0.05, caption, transform=ax.transAxes, ha="center", va="top", fontsize=SMALL_FONT - 1.5,
                     linespacing=1.15, color=_WRONG_COLOR if wrong else TEXT_COLOR)
-    heading = title or "adversarial examples"
-    fig.text(0.5, 1 - 0.12 / fig_h, heading, ha="center", va="top", fontsize=TITLE_FONT, color=TEXT_COLOR)
-    fig.text(0.5, 1 - 0.40 / fig_h, f"perturbation shown as 0.5 + {amplification:.3g} x (adversarial - clean); "
-             "red: prediction differs from the true label", ha="center", va="top", fontsize=SMALL_FONT - 1,
-             color=NOTE_COLOR)
+    fig.text(0.5, 1 - 0.12 / fig_h, heading, ha="center", va="top", fontsize=TITLE_FONT, color=TEXT_COLOR,
+             linespacing=1.1)
+    fig.text(0.5, 1 - (0.16 + heading_h) / fig_h, note, ha="center", va="top", fontsize=SMALL_FONT - 1,
+             color=NOTE_COLOR, linespacing=1.1)
     return save_figure(fig, path)
+
+
+def _wrap(text: str, inches: float, fontsize: float) -> str:
+    """``text`` broken at spaces into lines of at most ``inches`` (0.6 em a character, a safe average)."""
+    return textwrap.fill(text, width=max(12, int(inches * 72 / (0.6 * fontsize))), break_long_words=False)
 
 
 def plot_destruction_rates(transforms: Sequence[str], rates: Mapping[str, Any], path: str | os.PathLike[str], *,

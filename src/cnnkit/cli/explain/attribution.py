@@ -18,13 +18,25 @@ from cnnkit.cli.explain._common import (
     OUT_OPT,
     RUN_ARG,
     SEED_OPT,
+    OutputFolder,
     open_source,
-    output_dir,
     pick_images,
     write_page,
 )
 
 METHOD_NAMES = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "ig": "Integrated Gradients", "gradcam": "Grad-CAM"}
+# Under each column's colour bar: what its value is, after the per-image scaling.
+SCALES = {"saliency": "|gradient|\n(max over channels)\n/ its max in the image",
+          "SmoothGrad": "|mean noisy gradient|,\n/ its max in the image",
+          "Integrated Gradients": "attribution / its max |value|\nred raises, blue lowers",
+          "Grad-CAM": "ReLU(weighted maps),\n/ its max in the image"}
+# The page's caption of each column.
+LEGENDS = {"saliency": "the largest |d score / d pixel| over the colour channels (Simonyan et al., 2013).",
+           "SmoothGrad": "the same of the gradient averaged over noisy copies of the image (Smilkov et al., 2017).",
+           "Integrated Gradients": "the signed attribution summed over colour channels, from a black baseline; red "
+                                   "pixels raise the class score, blue ones lower it (Sundararajan et al., 2017).",
+           "Grad-CAM": "the ReLU of the layer's feature maps weighted by their mean gradient, upsampled and drawn "
+                       "over the image (Selvaraju et al., 2017)."}
 
 FILTERS_EXAMPLES = """
 \b
@@ -81,12 +93,13 @@ def filters(
     convs = conv_layers(source.model)
     name = layer if layer is not None else (convs[0] if convs else None)
     weight = layer_filters(source.model, name, max_filters=max_filters, max_inputs=max_inputs)
-    folder = output_dir(source, run, "filters", out)
-    png = plot_filters(weight, folder / f"filters-{_slug(str(name))}.png", title=f"filters of {name}")
-    page = write_page(folder, source, run, "filters", [ReportSection(
-        title=f"Filters of {name}", images=(png,),
-        text=f"{weight.shape[0]} filters x {weight.shape[1]} input channels of {weight.shape[2]}x{weight.shape[3]} shown.")])
-    typer.echo(f"wrote {page}")
+    output = OutputFolder(source, run, "filters", out)
+    with output as folder:
+        png = plot_filters(weight, folder / f"filters-{_slug(str(name))}.png", title=f"filters of {name}")
+        write_page(folder, source, run, "filters", [ReportSection(
+            title=f"Filters of {name}", images=(png,),
+            text=f"{weight.shape[0]} filters x {weight.shape[1]} input channels of {weight.shape[2]}x{weight.shape[3]} shown.")])
+    typer.echo(f"wrote {output.page}")
 
 
 def maps(
@@ -109,14 +122,15 @@ def maps(
     source = open_source(run, device)
     x, _, captions = pick_images(source, images, count, data, data_dir, seed)
     features = feature_maps(source.model, x, layer, max_channels=max_channels)   # (N, K, h, w)
-    folder = output_dir(source, run, "maps", out)
-    sections = [ReportSection(title="Images", images=(plot_image_grid(x, captions, folder / "images.png"),))]
-    for i, caption in enumerate(captions):
-        png = plot_feature_maps(features[i], folder / f"maps-{_slug(layer)}-{i}.png",
-                                title=f"{layer} on image {i} ({caption})")
-        sections.append(ReportSection(title=f"Image {i}: {caption}", images=(png,)))
-    page = write_page(folder, source, run, "maps", sections)
-    typer.echo(f"wrote {page}")
+    output = OutputFolder(source, run, "maps", out)
+    with output as folder:
+        sections = [ReportSection(title="Images", images=(plot_image_grid(x, captions, folder / "images.png"),))]
+        for i, caption in enumerate(captions):
+            png = plot_feature_maps(features[i], folder / f"maps-{_slug(layer)}-{i}.png",
+                                    title=f"{layer} on image {i} ({caption})")
+            sections.append(ReportSection(title=f"Image {i}: {caption}", images=(png,)))
+        write_page(folder, source, run, "maps", sections)
+    typer.echo(f"wrote {output.page}")
 
 
 def _methods(text: str) -> list[str]:
@@ -216,12 +230,17 @@ def saliency(
         lines = ([f"true: {classes[int(y[i])]}"] if y is not None else [])
         lines += [f"pred: {classes[int(predicted[i])]}", f"explained: {classes[int(explained[i])]}"]
         captions.append("\n".join(lines))
-    folder = output_dir(source, run, "saliency", out)
-    png = plot_attributions(x, maps, folder / "attribution.png", captions=captions,
-                            title="which pixels raise the explained class's score")
-    page = write_page(folder, source, run, "saliency", [ReportSection(title="Attribution maps", images=(png,),
-                                                               text="\n\n".join(notes))],
-               highlights=tuple(highlights))
+    scales = {name: SCALES[name] for name in maps}
+    legend = " ".join(f"{name}: {LEGENDS[name]}" for name in maps)
+    caption = ("Each map is divided by its own largest |value| in each image, so colours compare the pixels of one "
+               "image, not images or methods with each other. " + legend)
+    output = OutputFolder(source, run, "saliency", out)
+    with output as folder:
+        png = plot_attributions(x, maps, folder / "attribution.png", captions=captions, scales=scales,
+                                title="which pixels raise the explained class's score")
+        write_page(folder, source, run, "saliency", [ReportSection(
+            title="Attribution maps", images=(png,), text="\n\n".join([caption, *notes]))],
+            highlights=tuple(highlights))
     for line in notes:
         typer.echo(line)
-    typer.echo(f"wrote {page}")
+    typer.echo(f"wrote {output.page}")

@@ -53,7 +53,7 @@ def landscape_command(
 ) -> None:
     from dataclasses import replace
 
-    from cnnkit.cli.explain._common import StepBar, output_dir, write_page
+    from cnnkit.cli.explain._common import OutputFolder, StepBar, write_page
     from cnnkit.explain.landscape import LandscapeConfig, landscape
     from cnnkit.train.device import resolve_device
     from cnnkit.train.distributed import distributed_session
@@ -64,22 +64,23 @@ def landscape_command(
     with distributed_session(resolve_device(device)) as session:
         run = open_model(source, device=session.device)
         images = _data(run, config, data, data_dir, split)
-        folder = output_dir(run, source, "landscape", out)  # every rank checks it, so all fail alike
+        output = OutputFolder(run, source, "landscape", out)  # every rank checks it, so all fail alike
         with StepBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
             result = landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
         result = replace(result, model=run.info.architecture, extra={
             "source": str(source), "dataset": data or run.info.dataset, "split": split, "device": str(session.device)})
-        paths = _write(folder, result)
-        sections = _sections(result, paths)
-        page = write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
+        with output as folder:  # rank 0 alone writes
+            paths = _write(folder, result)
+            sections = _sections(result, paths)
+            write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
     centre = result.center()
     at_centre = f"loss {centre[0]:.4g} (accuracy {centre[1]:.2%}) at the weights (the origin), " if centre else ""
     typer.echo(f"landscape {'x'.join([str(config.points)] * config.dims)} on {result.images:,} images in "
                f"{result.seconds:.1f} s ({result.processes} process{'es' if result.processes > 1 else ''}): "
                f"{at_centre}mean {result.edge():.4g} on the edge of the grid")
-    typer.echo(f"wrote {page}")
+    typer.echo(f"wrote {output.page}")
 
 
 def _parse_span(text: str) -> tuple[float, float]:

@@ -17,9 +17,9 @@ from cnnkit.cli.explain._common import (
     QUIET_OPT,
     RUN_ARG,
     SEED_OPT,
+    OutputFolder,
     StepBar,
     open_source,
-    output_dir,
     pick_images,
     write_page,
 )
@@ -96,6 +96,7 @@ def maximize(
     quiet: bool = QUIET_OPT,
 ) -> None:
     from cnnkit.errors import ConfigError
+    from cnnkit.explain.layers import activations
     from cnnkit.explain.maximize import DEFAULT_MAXIMIZE, unit_activation, unit_count
     from cnnkit.explain.maximize import maximize as run_maximize
     from cnnkit.viz.report import ReportSection
@@ -118,16 +119,26 @@ def maximize(
         x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed,
                          progress=bar.steps(config.steps))
     reached = unit_activation(source.model, x, layer, chosen).tolist()
-    folder = output_dir(source, run, "maximize", out)
-    captions = [f"{'layer' if u == 'layer' else f'unit {u}'}\na = {a:.3g}" for u, a in zip(chosen, reached)]
-    png = plot_synthesised(x, captions, folder / f"maximize-{layer.replace('#', '_')}.png",
-                           title=f"activation maximisation, layer {layer}", stretch=True)
+    spatial = activations(source.model, x[:1], [layer])[layer].dim() > 2  # a unit is a channel: its map's mean
+    unit_value = "mean activation" if spatial else "activation"
+    captions = [f"layer\nmean square {a:.3g}" if u == "layer" else f"unit {u}\n{unit_value} {a:.3g}"
+                for u, a in zip(chosen, reached)]
     text = (f"{len(chosen)} units of layer {layer}, {config.steps} Adam steps, "
-            f"{'||x - mean|| = ' + format(rho, 'g') if rho else 'free norm in [0, 1]'}; images stretched to their range.")
-    page = write_page(folder, source, run, "maximize", [ReportSection("activation maximisation", (png,), text)],
-                      (("units", str(len(chosen))), ("mean activation", f"{sum(reached) / len(reached):.3g}")))
-    print("activation reached: " + ", ".join(f"{u}: {a:.3g}" for u, a in zip(chosen, reached)))
-    print(f"wrote {page}")
+            f"{'||x - mean|| = ' + format(rho, 'g') if rho else 'free norm in [0, 1]'}; images stretched to their range."
+            " Under each image: the value its unit reaches on it, the objective the ascent raised: "
+            + ("a channel's mean activation over its feature map" if spatial else "the unit's activation")
+            + ("; for 'layer', the mean square of all the layer's activations" if "layer" in chosen else "") + ".")
+    output = OutputFolder(source, run, "maximize", out)
+    with output as folder:
+        png = plot_synthesised(x, captions, folder / f"maximize-{layer.replace('#', '_')}.png",
+                               title=f"activation maximisation, layer {layer}", stretch=True)
+        write_page(folder, source, run, "maximize", [ReportSection("activation maximisation", (png,), text)],
+                   (("units", str(len(chosen))), ("mean value reached", f"{sum(reached) / len(reached):.3g}")))
+    units_reached = ", ".join(f"{u}: {a:.3g}" for u, a in zip(chosen, reached) if u != "layer")
+    layer_reached = "; ".join(f"layer mean square: {a:.3g}" for u, a in zip(chosen, reached) if u == "layer")
+    print("; ".join(part for part in (units_reached and f"{unit_value} reached: {units_reached}", layer_reached)
+                    if part))
+    print(f"wrote {output.page}")
 
 
 def invert(
@@ -157,14 +168,15 @@ def invert(
     with StepBar("invert", enabled=not quiet) as bar:
         r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.steps(config.steps))
     scores = [correlation(r[l], x) for l in range(len(layers))]
-    folder = output_dir(source, run, "invert", out)
-    png = plot_inversions(x, r, layers, folder / "invert.png", scores=[s.tolist() for s in scores])
     text = "Each row: the original, then its reconstruction from each layer (shallow to deep); r is the " \
            "correlation with the original."
     table = (("layer", "mean correlation"), *((name, f"{float(s.mean()):.3f}") for name, s in zip(layers, scores)))
-    page = write_page(folder, source, run, "invert", [ReportSection("inverting representations", (png,), text, table)])
+    output = OutputFolder(source, run, "invert", out)
+    with output as folder:
+        png = plot_inversions(x, r, layers, folder / "invert.png", scores=[s.tolist() for s in scores])
+        write_page(folder, source, run, "invert", [ReportSection("inverting representations", (png,), text, table)])
     print("correlation with the original: " + ", ".join(f"{n}: {float(s.mean()):.3f}" for n, s in zip(layers, scores)))
-    print(f"wrote {page}")
+    print(f"wrote {output.page}")
 
 
 def classes(
@@ -198,15 +210,16 @@ def classes(
     with torch.no_grad():
         probs = source.model(x).softmax(1)
     conf = [float(probs[k, t]) for k, t in enumerate(targets)]
-    folder = output_dir(source, run, "classes", out)
     captions = [f"{names[t]}\np = {c:.3f}" for t, c in zip(targets, conf)]
-    png = plot_synthesised(x, captions, folder / "classes.png", title="class models", ncols=5)
     text = f"argmax_x S_c(x) - {config.l2:g} ||x - mean||^2, {config.steps} steps; p is the softmax confidence " \
            "the network gives each image for its class."
-    page = write_page(folder, source, run, "classes", [ReportSection("class models", (png,), text)],
-                      (("lowest confidence", f"{min(conf):.2%}"),))
+    output = OutputFolder(source, run, "classes", out)
+    with output as folder:
+        png = plot_synthesised(x, captions, folder / "classes.png", title="class models", ncols=5)
+        write_page(folder, source, run, "classes", [ReportSection("class models", (png,), text)],
+                   (("lowest confidence", f"{min(conf):.2%}"),))
     print("confidence: " + ", ".join(f"{names[t]} {c:.2%}" for t, c in zip(targets, conf)))
-    print(f"wrote {page}")
+    print(f"wrote {output.page}")
 
 
 def dream(
@@ -237,19 +250,20 @@ def dream(
         find_layer(source.model, layer)
     mode = "L" if source.info.in_chans == 1 else "RGB"
     param = next(source.model.parameters())
-    folder = output_dir(source, run, "dream", out)
-    pngs = []
-    for k, path in enumerate(images):
-        x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
-        with StepBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
-            y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
-                          octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
-                          progress=bar.steps(octaves * steps))
-        change = float((y - x).abs().mean())
-        pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
-                                      captions=("before", f"after (mean change {change:.3f})")))
-    what = f"layer {layer}" if layer is not None else f"class {source.info.classes[target]}"  # type: ignore[index]
-    text = f"Amplifying {what}: {octaves} octaves x {steps} steps, step = {lr:g} g / mean|g|, random jitter."
-    page = write_page(folder, source, run, "dream", [ReportSection("DeepDream", tuple(pngs), text)])
+    output = OutputFolder(source, run, "dream", out)
+    with output as folder:
+        pngs = []
+        for k, path in enumerate(images):
+            x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
+            with StepBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
+                y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
+                              octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
+                              progress=bar.steps(octaves * steps))
+            change = float((y - x).abs().mean())
+            pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
+                                          captions=("before", f"after (mean change {change:.3f})")))
+        what = f"layer {layer}" if layer is not None else f"class {source.info.classes[target]}"  # type: ignore[index]
+        text = f"Amplifying {what}: {octaves} octaves x {steps} steps, step = {lr:g} g / mean|g|, random jitter."
+        write_page(folder, source, run, "dream", [ReportSection("DeepDream", tuple(pngs), text)])
     print(f"dreamed {len(images)} photo(s), amplifying {what}")
-    print(f"wrote {page}")
+    print(f"wrote {output.page}")
