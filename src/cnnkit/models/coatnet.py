@@ -110,10 +110,15 @@ class MBConvBlock(nn.Module):
 
 def relative_position_index(height: int, width: int) -> Tensor:
     """(HW, HW) index into a (2H-1)(2W-1) table: entry [i, j] depends only on position i minus position j."""
-    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    # Computed on the CPU, then moved to the default device: under torch.device("meta") (cnnkit models,
+    # summary, rf) arange/stack would run torch's Python reference kernels, which import torch._dynamo
+    # and sympy, a second of start-up for a few hundred integers.
+    cpu = torch.device("cpu")
+    rows, cols = torch.meshgrid(torch.arange(height, device=cpu), torch.arange(width, device=cpu), indexing="ij")
     coords = torch.stack((rows.flatten(), cols.flatten()))  # (2, HW)
     offset = coords[:, :, None] - coords[:, None, :]         # (2, HW, HW), dy in [-(H-1), H-1]
-    return (offset[0] + height - 1) * (2 * width - 1) + (offset[1] + width - 1)
+    index = (offset[0] + height - 1) * (2 * width - 1) + (offset[1] + width - 1)
+    return index.to(torch.get_default_device())
 
 
 class RelativeAttention2d(nn.Module):

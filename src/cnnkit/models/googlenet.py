@@ -182,6 +182,10 @@ class GoogLeNet(nn.Module):
         # He et al. (2015) for the convolutions, as in resnet: the pre-BatchNorm variance starts near 1,
         # the running statistics' initial value, so eval mode is sane from the first epochs (the
         # standard layout's std-0.01 init leaves it ~100x smaller). Linear layers: normal, std 0.01.
+        if next(self.parameters()).is_meta:
+            # A meta-device twin (cnnkit models, summary, rf) has no values to set, and torch's meta
+            # normal_ is a Python reference kernel whose first call imports torch._dynamo (~1 s).
+            return
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

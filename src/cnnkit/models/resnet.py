@@ -154,6 +154,10 @@ class ResNet(nn.Module):
 
     def _init_weights(self, zero_init_last: bool) -> None:
         # He et al. (2015) initialisation for ReLU networks, as in the paper.
+        if next(self.parameters()).is_meta:
+            # A meta-device twin (cnnkit models, summary, rf) has no values to set, and torch's meta
+            # normal_ is a Python reference kernel whose first call imports torch._dynamo (~1 s).
+            return
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

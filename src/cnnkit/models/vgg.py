@@ -70,7 +70,12 @@ def _features(stages: Sequence[int], in_chans: int, input_size: int, batch_norm:
 def _linear(in_features: int, out_features: int) -> nn.Linear:
     """A Linear layer left uninitialised: _init_weights sets it, and the default init of
     VGG-16's 103M fc weights would double the build time for nothing."""
-    return nn.utils.skip_init(nn.Linear, in_features, out_features, device=torch.get_default_device())
+    device = torch.get_default_device()
+    if device.type == "meta":
+        # Nothing to skip on the meta device, and skip_init's empty_like there runs a Python reference
+        # kernel whose first call imports sympy (half a second of `cnnkit models`).
+        return nn.Linear(in_features, out_features)
+    return nn.utils.skip_init(nn.Linear, in_features, out_features, device=device)
 
 
 class VGG(nn.Module):
@@ -111,6 +116,10 @@ class VGG(nn.Module):
 
     def _init_weights(self) -> None:
         # He et al. (2015) for the ReLU convolutions; small Gaussian fc weights as in the paper.
+        if next(self.parameters()).is_meta:
+            # A meta-device twin (cnnkit models, summary, rf) has no values to set, and torch's meta
+            # normal_ is a Python reference kernel whose first call imports torch._dynamo (~1 s).
+            return
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
