@@ -22,6 +22,20 @@ settings.register_profile("fuzz", max_examples=10_000, deadline=None, suppress_h
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--amp", choices=("auto", "off", "bf16"), default="auto",
+        help="what training's --amp auto resolves to in this session: 'off' runs the suite in float32 as "
+             "on a CPU without native bfloat16 (thresholds must hold in both)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # an environment variable, so that commands the tests start as subprocesses see it too
+    if config.getoption("--amp") != "auto":
+        os.environ["CNNKIT_AMP"] = config.getoption("--amp")
+
+
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """FastNet trained for 3 epochs on scikit-learn's 8x8 digits (a few seconds)."""

@@ -27,12 +27,17 @@ def test_class_models_score_their_class_above_real_images(digits_run: Path) -> N
     with torch.no_grad():
         logits = model(x)
         real = model(data.images.float() / 255)
-    # S_c of each class model beats S_c of the median real image of class c
+    # What the objective promises, for every class c: S_c of its class model beats S_c of 90% of the
+    # real images of class c, and beats S_c of every other class model (each of which maximised
+    # another score). Both hold on every class in float32 and bf16 alike.
     for c in targets:
-        assert logits[c, c] > real[data.labels == c, c].median(), c
-    # and the network reads (nearly) every class model as its class; on this 8x8 FastNet the
-    # logit of '8' drags '1' up with it, so one class may lose the softmax (see the report)
-    assert (logits.argmax(1) == torch.tensor(targets)).sum() >= 9, logits.argmax(1)
+        assert logits[c, c] > real[data.labels == c, c].quantile(0.9), c
+        others = torch.cat([logits[:c, c], logits[c + 1:, c]])
+        assert (logits[c, c] > others).all(), c
+    # The softmax is not what is maximised: on this 3-epoch 8x8 FastNet the logits of '8' and '9'
+    # drag '6' and '5' up with them (in float32 both lose the softmax, in bf16 neither or one), so
+    # only most class models must be read as their class; a broken ascent gets about one in ten.
+    assert (logits.argmax(1) == torch.tensor(targets)).sum() >= 7, logits.argmax(1)
 
 
 def test_class_out_of_range_is_refused(digits_run: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 import torch
 from torch import nn
 
@@ -28,8 +32,18 @@ def test_swapped_lenet_keeps_its_state_dict_and_outputs_and_gradients() -> None:
         assert torch.allclose(a.grad, b.grad, atol=1e-10), name
 
 
-def test_lenet5_trains_on_the_reference_ops(tmp_path) -> None:
-    common = dict(model="lenet5", data="digits", epochs=8, batch_size=32, lr=0.1, threads=2, out=str(tmp_path))
-    native = fit(TrainConfig(**common, name="native"), progress=False)
-    reference = fit(TrainConfig(**common, name="reference", reference_ops=True), progress=False)
-    assert reference.test_acc > 0.9 and abs(reference.test_acc - native.test_acc) < 0.03
+def test_lenet5_trains_on_the_reference_ops_as_on_the_native_ones(tmp_path) -> None:
+    # Like with like: in float32 the two differ only in rounding, so their training curves agree
+    # to a few digits for several epochs (under bf16 autocast the rounding of the two differs by
+    # ~1e-3 per step and the curves part after one epoch, so amp is off on every CPU).
+    common = dict(model="lenet5", data="digits", epochs=4, batch_size=32, lr=0.1, threads=2, out=str(tmp_path),
+                  amp="off")
+    runs = [fit(TrainConfig(**common, name=name, reference_ops=swap), progress=False).run_dir
+            for name, swap in (("native", False), ("reference", True))]
+    native, reference = ([json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+                         for run in runs)
+    assert len(native) == len(reference) == 4
+    for a, b in zip(native, reference):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3), a["epoch"]
+        assert abs(b["test_acc"] - a["test_acc"]) <= 2 / 359, a["epoch"]   # at most 2 of 359 test digits
+    assert native[-1]["train_loss"] < 0.5 * native[0]["train_loss"] and reference[-1]["test_acc"] > 0.8
