@@ -92,7 +92,7 @@ def test_attack_on_an_image_file(digits_run, digits_images, run_cli, capsys, tmp
     (["--targeted", "12"], "out of range: the model has classes 0..9"),
     (["--targeted", "banana"], "no class of this model"),
     (["--method", "ll", "--targeted", "2"], "untargeted only"),
-    (["--steps", "0"], "--steps must be >= 1"),
+    (["--steps", "0"], "--steps must be an integer in [1, 100,000]"),
     (["--image", "missing.png"], "missing.png"),
 ])
 def test_bad_input_is_one_line_and_exit_2(digits_run, run_cli, capsys, tmp_path, args, message):

@@ -87,6 +87,11 @@ def test_config_files_that_are_not_regular_files_fail_at_once(tmp_path: Path) ->
          "samples must be an integer in [1, 10,000]"),
         (["explain", "maximize", "RUN", "--layer", "features.0", "--steps", str(10**11)],
          "steps must be an integer in [0, 100,000]"),
+        (["attack", "RUN", "--method", "pgd", "--steps", str(10**12)], "--steps must be an integer in [1, 100,000]"),
+        (["attack", "RUN", "--method", "bim", "--steps", "0"], "--steps must be an integer in [1, 100,000]"),
+        (["attack", "RUN", "--count", str(10**9)], "--count must be an integer in [1, 1,000,000]"),
+        (["attack", "RUN", "--method", "universal", "--fit-count", "0"], "--fit-count must be an integer in [1,"),
+        (["attack", "RUN", "--seed", str(2**64)], "--seed must be an integer in [0, 4,294,967,295]"),
     ],
 )
 def test_explain_numbers_beyond_their_range_are_one_line(run_cli, capsys, digits_run: Path, tmp_path: Path,

@@ -12,7 +12,8 @@ Untargeted attacks succeed when the prediction differs from ``y``; targeted ones
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -22,9 +23,16 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.norms import check_eps, lp_norms, project
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import frozen
 
-__all__ = ["Attack", "AttackResult", "CountingModel", "adversarial_loss", "input_gradient"]
+__all__ = ["MAX_STEPS", "Attack", "AttackResult", "CountingModel", "adversarial_loss", "check_count", "input_gradient"]
+
+MAX_STEPS = 100_000  # iterations of any attack loop: hours on a CPU already, and an int bound for typos
+
+
+def check_count(value: object, name: str, *, low: int = 1, high: int = MAX_STEPS) -> None:
+    """An integer count (steps, passes, batch size) in [low, high], or a ConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer in [{low:,}, {high:,}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class CountingModel(nn.Module):
         if self._on_first is not None:
             check, self._on_first = self._on_first, None
             check(logits.shape[1])  # labels out of range stop here, before any loss sees them
-            if x.shape == self._x.shape and torch.equal(x, self._x):
+            if x.shape == self._x.shape and (_same_memory(x, self._x) or torch.equal(x, self._x)):
                 self.clean_logits = logits.detach()
         return logits
 
@@ -106,7 +114,9 @@ class Attack:
         eps = getattr(self, "eps", None)
         if eps is not None and self.norm is not None:
             check_eps(float(eps), self.norm)
-        device = _device_of(model)
+        modules = list(model.modules())      # walked once: the device, then freezing and restoring
+        params = _parameters_of(modules)
+        device = _device_of(modules, params)
         x, y = _check_batch(x, y, device)
         y = _check_labels(y, None, "y")
         if target is not None:
@@ -121,12 +131,14 @@ class Attack:
                 _check_labels(target, num_classes, "target")
 
         counter = CountingModel(model, x, check_ranges)
-        with frozen(model):
+        with _frozen(model, modules, params):
             out = self._perturb(counter, x, y, target)
             x_adv = out.detach()
             if eps is not None and self.norm is not None:
-                x_adv = x + project(x_adv - x, float(eps), self.norm)
-            x_adv = x_adv.clamp(0, 1)
+                # project() returns a new tensor, so the sum and the clamp can reuse it (p + x == x + p)
+                x_adv = project(x_adv - x, float(eps), self.norm).add_(x).clamp_(0, 1)
+            else:
+                x_adv = x_adv.clamp(0, 1)  # out may be the subclass's own tensor: not in place
             with torch.no_grad():
                 if counter.clean_logits is None:  # the attack never ran the model on x itself
                     logits = model(x)
@@ -165,22 +177,72 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None
     return grad, logits.detach()
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    first = next(model.parameters(), None)
-    if first is None:
-        first = next(model.buffers(), None)
-    return first.device if first is not None else torch.device("cpu")
+def _parameters_of(modules: list[nn.Module]) -> list[nn.Parameter]:
+    """``model.parameters()`` from the list of ``model.modules()``: same order, each once, no second walk."""
+    params: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for module in modules:
+        for p in module._parameters.values():
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    return params
+
+
+@contextmanager
+def _frozen(model: nn.Module, modules: list[nn.Module], params: list[nn.Parameter]) -> Iterator[None]:
+    """``train.inference.frozen`` (eval mode, no parameter gradients, both restored) at a fraction of its cost.
+
+    The same end state, reached with less work on every call: ``model.eval()`` runs only when some
+    module is in training mode, and only the flags that changed are set back, so a model that is
+    already in eval mode (the usual case) costs two passes over plain attributes.
+    """
+    modes = [m.training for m in modules]
+    flags = [p.requires_grad for p in params]
+    try:
+        if any(modes):
+            model.eval()
+        for p, flag in zip(params, flags):
+            if flag:
+                p.requires_grad_(False)
+        yield
+    finally:
+        for m, training in zip(modules, modes):
+            if m.training != training:
+                m.training = training
+        for p, flag in zip(params, flags):
+            if p.requires_grad != flag:
+                p.requires_grad_(flag)
+
+
+def _same_memory(a: Tensor, b: Tensor) -> bool:
+    """True when a and b are views of the same elements (so equal without reading them)."""
+    return (a.data_ptr() == b.data_ptr() and a.stride() == b.stride() and a.dtype == b.dtype
+            and a.device == b.device and a.is_neg() == b.is_neg() and a.is_conj() == b.is_conj())
+
+
+def _device_of(modules: list[nn.Module], params: list[nn.Parameter]) -> torch.device:
+    if params:
+        return params[0].device
+    for module in modules:
+        for buffer in module._buffers.values():
+            if buffer is not None:
+                return buffer.device
+    return torch.device("cpu")
 
 
 def _check_batch(x: Tensor, y: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() != 4:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ConfigError(f"x must be a float tensor (N, C, H, W) of pixels in [0, 1], got {shape}")
-    if x.numel() and (not torch.isfinite(x).all() or float(x.min()) < 0 or float(x.max()) > 1):
-        raise ConfigError(
-            f"x holds values outside [0, 1] (min {float(x.min()):.3g}, max {float(x.max()):.3g}); "
-            "attacks take pixels in [0, 1]: the model normalises by itself"
-        )
+    if x.numel():
+        # One pass and one device sync: aminmax propagates NaN, and NaN fails both comparisons, inf the range.
+        low, high = torch.stack(torch.aminmax(x)).tolist()
+        if not (low >= 0 and high <= 1):
+            raise ConfigError(
+                f"x holds values outside [0, 1] (min {low:.3g}, max {high:.3g}); "
+                "attacks take pixels in [0, 1]: the model normalises by itself"
+            )
     y = torch.as_tensor(y)
     if y.dim() != 1 or y.shape[0] != x.shape[0]:
         raise ConfigError(f"y must hold one label per image: shape ({x.shape[0]},), got {tuple(y.shape)}")
@@ -194,7 +256,7 @@ def _check_labels(labels: Tensor, num_classes: int | None, name: str, *, batch: 
     if batch is not None and (labels.dim() != 1 or labels.shape[0] != batch):
         raise ConfigError(f"{name} must hold one class per image: shape ({batch},), got {tuple(labels.shape)}")
     if num_classes is not None and labels.numel():
-        low, high = int(labels.min()), int(labels.max())
+        low, high = torch.stack(torch.aminmax(labels)).tolist()  # one pass, one sync
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise ConfigError(f"{name} holds class {bad}, but the model has classes 0..{num_classes - 1}")

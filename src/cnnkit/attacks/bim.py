@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack
+from cnnkit.attacks.base import Attack, check_count
 from cnnkit.attacks.norms import check_eps
 from cnnkit.attacks.pgd import pgd_steps
 from cnnkit.errors import ConfigError
@@ -36,8 +36,8 @@ class BIM(Attack):
         check_eps(self.eps, self.norm)
         if not self.alpha > 0:
             raise ConfigError(f"alpha must be > 0, got {self.alpha}")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"steps must be >= 1 (or None for the paper's rule), got {self.steps}")
+        if self.steps is not None:
+            check_count(self.steps, "steps (or None for the paper's rule)")
 
     @property
     def num_steps(self) -> int:
@@ -48,5 +48,5 @@ class BIM(Attack):
         return max(1, math.ceil(min(eps255 + 4, 1.25 * eps255) - 1e-9))
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        return pgd_steps(model, x, x.clone(), y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
+        return pgd_steps(model, x, x, y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
                          norm=self.norm, target=target)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack
+from cnnkit.attacks.base import Attack, check_count
 from cnnkit.errors import ConfigError
 
 __all__ = ["CarliniWagnerL2", "logit_margin"]
@@ -38,8 +38,8 @@ class CarliniWagnerL2(Attack):
             raise ConfigError(f"c must be > 0, got {self.c}")
         if not self.kappa >= 0:
             raise ConfigError(f"kappa must be >= 0, got {self.kappa}")
-        if self.steps < 1 or self.binary_search_steps < 1:
-            raise ConfigError(f"steps and binary_search_steps must be >= 1, got {self.steps}, {self.binary_search_steps}")
+        check_count(self.steps, "steps")
+        check_count(self.binary_search_steps, "binary_search_steps", high=1_000)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
 

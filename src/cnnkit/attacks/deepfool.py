@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack, CountingModel
+from cnnkit.attacks.base import Attack, check_count, CountingModel
 from cnnkit.attacks.norms import check_norm
 from cnnkit.errors import ConfigError
 
@@ -41,8 +41,7 @@ class DeepFool(Attack):
 
     def __post_init__(self) -> None:
         check_norm(self.norm)
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        check_count(self.steps, "steps")
         if not self.overshoot >= 0:
             raise ConfigError(f"overshoot must be >= 0 (0.02 is the paper's), got {self.overshoot}")
         if self.candidates < 2:

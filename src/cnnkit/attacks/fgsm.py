@@ -24,7 +24,7 @@ def fgsm_step(model: nn.Module, x: Tensor, y: Tensor, eps: float, *, target: Ten
     whatever mode the caller left it, and only the gradient with respect to x is taken.
     """
     grad, _ = input_gradient(model, x, y, target)
-    return x + eps * grad.sign()
+    return grad.sign().mul_(eps).add_(x)  # x + eps * sign(grad), in place on the new sign tensor
 
 
 @dataclass(frozen=True, kw_only=True)

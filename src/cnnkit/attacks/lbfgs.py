@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack
+from cnnkit.attacks.base import Attack, check_count
 from cnnkit.attacks.carlini_wagner import logit_margin
 from cnnkit.errors import ConfigError
 
@@ -51,8 +51,8 @@ class LBFGS(Attack):
     def __post_init__(self) -> None:
         if not self.c > 0:
             raise ConfigError(f"c must be > 0, got {self.c}")
-        if self.steps < 1 or self.search_steps < 1:
-            raise ConfigError(f"steps and search_steps must be >= 1, got {self.steps}, {self.search_steps}")
+        check_count(self.steps, "steps")
+        check_count(self.search_steps, "search_steps", high=1_000)
         if not self.margin >= 0:
             raise ConfigError(f"margin must be >= 0, got {self.margin}")
 

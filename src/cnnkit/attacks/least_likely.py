@@ -39,5 +39,5 @@ class LeastLikely(BIM):
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         y_ll = least_likely_class(model, x)  # (N,)
-        return pgd_steps(model, x, x.clone(), y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
+        return pgd_steps(model, x, x, y, eps=self.eps, alpha=self.alpha, steps=self.num_steps,
                          norm=self.norm, target=y_ll)

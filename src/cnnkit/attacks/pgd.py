@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack, input_gradient
+from cnnkit.attacks.base import Attack, check_count, input_gradient
 from cnnkit.attacks.norms import (
     check_eps,
     check_norm,
@@ -45,11 +45,13 @@ def pgd_steps(
     (Kurakin et al., 2017) and of adversarial training (train/adversarial.py); the model runs
     in whatever mode the caller left it.
     """
-    x_adv = x_start
+    x_adv = x_start  # never written to: x_start may be x itself
     for _ in range(steps):
         grad, _ = input_gradient(model, x_adv, y, target)
-        x_adv = x_adv + alpha * normalize_step(grad, norm)
-        x_adv = (x + project(x_adv - x, eps, norm)).clamp(0, 1)
+        # normalize_step and project return new tensors, so the rest is done in place on them;
+        # the same sums as x_adv + alpha * step and x + delta (addition commutes bit for bit).
+        delta = normalize_step(grad, norm).mul_(alpha).add_(x_adv).sub_(x)
+        x_adv = project(delta, eps, norm).add_(x).clamp_(0, 1)
     return x_adv
 
 
@@ -67,8 +69,7 @@ class PGD(Attack):
     def __post_init__(self) -> None:
         check_norm(self.norm)
         check_eps(self.eps, self.norm)
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        check_count(self.steps, "steps")
         if self.alpha is not None and not self.alpha > 0:
             raise ConfigError(f"alpha must be > 0, got {self.alpha}")
 
@@ -86,5 +87,8 @@ class PGD(Attack):
         return (x + random_start(x, self.eps, self.norm, generator)).clamp(0, 1)
 
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
-        return pgd_steps(model, x, self.start(x), y, eps=self.eps, alpha=self.step_size, steps=self.steps,
+        # Without a random start the first step runs on x itself (pgd_steps never writes to it), which
+        # saves the copy and lets the base class see at once that this forward gives the clean prediction.
+        x_start = self.start(x) if self.random_start else x
+        return pgd_steps(model, x, x_start, y, eps=self.eps, alpha=self.step_size, steps=self.steps,
                          norm=self.norm, target=target)

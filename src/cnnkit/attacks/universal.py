@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from cnnkit.attacks.base import Attack
+from cnnkit.attacks.base import Attack, check_count
 from cnnkit.attacks.deepfool import deepfool
 from cnnkit.attacks.evaluate import predict
 from cnnkit.attacks.norms import check_eps, check_norm, project
@@ -54,9 +54,9 @@ class UniversalPerturbation:
         check_eps(self.xi, self.norm, name="xi")
         if not 0 < self.fooling_target <= 1:
             raise ConfigError(f"fooling_target must be in (0, 1], got {self.fooling_target}")
-        if self.max_passes < 1 or self.deepfool_steps < 1 or self.batch_size < 1:
-            raise ConfigError("max_passes, deepfool_steps and batch_size must be >= 1, got "
-                              f"{self.max_passes}, {self.deepfool_steps}, {self.batch_size}")
+        check_count(self.max_passes, "max_passes", high=10_000)
+        check_count(self.deepfool_steps, "deepfool_steps")
+        check_count(self.batch_size, "batch_size", high=1_000_000)
 
     def fit(self, model: nn.Module, x: Tensor, y: Tensor | None = None, *,
             progress: Callable[[int, int], None] | None = None) -> Tensor:

@@ -81,10 +81,14 @@ def attack(
         raise ConfigError("--method universal runs on its own; drop the other methods")
     if physical and ({"universal"} & set(methods) or any(m in MIN_NORM_METHODS for m in methods)):
         raise ConfigError("--physical takes eps methods only: " + ", ".join(EPS_METHODS))
-    if steps is not None and steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {steps}")
-    if count < 1:
-        raise ConfigError(f"--count must be >= 1, got {count}")
+    from cnnkit.attacks.base import check_count
+    from cnnkit.schema import MAX_SEED
+
+    if steps is not None:
+        check_count(steps, "--steps")
+    check_count(count, "--count", high=1_000_000)
+    check_count(fit_count, "--fit-count", high=1_000_000)
+    check_count(seed, "--seed", low=0, high=MAX_SEED)
     from cnnkit.cli.explain._common import open_source
 
     source = open_source(run, device)
@@ -411,8 +415,6 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
                           "which this cnnkit lacks")
     if images:
         raise ConfigError("--method universal fits on the run's training set; drop --image")
-    if fit_count < 1:
-        raise ConfigError(f"--fit-count must be >= 1, got {fit_count}")
     output = OutputFolder(source, run, "universal", out, group="attack")
     device = next(source.model.parameters()).device
     x_fit, _ = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
