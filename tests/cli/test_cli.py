@@ -26,6 +26,20 @@ def test_help_imports_no_torch() -> None:
     assert "train" in result.stdout and "predict" in result.stdout and "export" in result.stdout
 
 
+def test_train_help_states_every_default_of_train_config(run_cli, capsys) -> None:
+    import dataclasses
+
+    from cnnkit.train.config import TrainConfig
+
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    text = " ".join(out.split("Options:", 1)[1].split())  # rich wraps the help column
+    assert code == 0
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for flag, name in (("epochs", "epochs"), ("batch-size", "batch_size"), ("lr", "lr"), ("schedule", "schedule"),
+                       ("weight-decay", "weight_decay"), ("seed", "seed"), ("workers", "num_workers")):
+        assert f"[default: {defaults[name]}]" in text.split(f"--{flag} ", 1)[1].split("--", 1)[0], flag
+
+
 def test_no_arguments_show_the_help(run_cli, capsys) -> None:
     code, out, _ = run_cli([], capsys)
     assert code == 0 and "Usage: cnnkit" in out and "train" in out

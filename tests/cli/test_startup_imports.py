@@ -56,7 +56,10 @@ def test_help_of_every_command_imports_no_torch(tmp_path: Path) -> None:
                 ["explain", "saliency", "--help"], ["attack", "--help"]]
     codes, modules = _imports(tmp_path, *commands)
     assert codes == [0] * len(commands)
-    assert _loaded(modules, ["torch", "numpy", "PIL", *_PLOTTING, "cnnkit.train", "cnnkit.models"]) == []
+    # train's help states TrainConfig's defaults: the config module is plain Python, nothing else of train
+    light = {"cnnkit.train", "cnnkit.train.config"}
+    assert [m for m in _loaded(modules, ["torch", "numpy", "PIL", *_PLOTTING, "cnnkit.train", "cnnkit.models"])
+            if m not in light] == []
 
 
 def test_models_builds_every_model_without_the_trainer_or_dynamo(tmp_path: Path) -> None:

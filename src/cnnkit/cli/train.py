@@ -24,7 +24,28 @@ Examples:
 
 
 def register(app: typer.Typer) -> None:
+    _show_config_defaults(train)
     app.command("train", help="Train a model; prints the path of the run's report.html.\n" + EXAMPLES)(train)
+
+
+# flags whose TrainConfig field is named otherwise
+_FIELD_OF = {"eps": "adv_eps", "workers": "num_workers"}
+
+
+def _show_config_defaults(command) -> None:
+    """Append TrainConfig's default to each flag's help: the flags themselves default to None, so that
+    only what was typed overrides a --config file or a --recipe (cnnkit.train.config imports no torch)."""
+    import dataclasses
+    import inspect
+
+    from cnnkit.train.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    for name, parameter in inspect.signature(command).parameters.items():
+        info, value = parameter.default, defaults.get(_FIELD_OF.get(name, name))
+        if isinstance(info, typer.models.OptionInfo) and value is not None and "[default:" not in (info.help or ""):
+            shown = str(value).lower() if isinstance(value, bool) else value
+            info.help = f"{info.help} [default: {shown}]"
 
 
 def train(
