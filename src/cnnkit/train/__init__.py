@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnkit.errors import TrainingInterrupted
     from cnnkit.train.config import TrainConfig
-    from cnnkit.train.evaluate import Evaluation, evaluate
+    from cnnkit.train.evaluation import Evaluation, evaluate
     from cnnkit.train.loop import FitResult, fit, resume
     from cnnkit.train.rundir import ModelInfo, Run, load_run, read_metrics
 
@@ -26,8 +26,8 @@ _HOMES = {
     "resume": "cnnkit.train.loop",
     "FitResult": "cnnkit.train.loop",
     "TrainingInterrupted": "cnnkit.errors",  # defined there so that the CLI catches it without torch
-    "evaluate": "cnnkit.train.evaluate",
-    "Evaluation": "cnnkit.train.evaluate",
+    "evaluate": "cnnkit.train.evaluation",
+    "Evaluation": "cnnkit.train.evaluation",
     "load_run": "cnnkit.train.rundir",
     "Run": "cnnkit.train.rundir",
     "ModelInfo": "cnnkit.train.rundir",

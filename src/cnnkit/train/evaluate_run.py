@@ -11,7 +11,7 @@ from typing import Any
 from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import ConfigError, OutputError
 from cnnkit.train.device import resolve_device
-from cnnkit.train.evaluate import evaluate
+from cnnkit.train.evaluation import evaluate
 from cnnkit.train.inference import dataset_for
 from cnnkit.train.rundir import load_run
 from cnnkit.train.runlock import lock_if_inside

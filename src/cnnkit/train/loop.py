@@ -58,7 +58,7 @@ from cnnkit.train.checkpoint import (
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import resolve_amp, resolve_device
 from cnnkit.train.distributed import Distributed, distributed_session, is_main_process
-from cnnkit.train.evaluate import Evaluation, evaluate
+from cnnkit.train.evaluation import Evaluation, evaluate
 from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
 from cnnkit.train.optim import make_optimizer
 from cnnkit.train.progress import TrainProgress

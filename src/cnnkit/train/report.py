@@ -16,7 +16,7 @@ from cnnkit.data import load_dataset
 from cnnkit.errors import RunDirError
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.device import cpu_name, resolve_device
-from cnnkit.train.evaluate import Evaluation, evaluate
+from cnnkit.train.evaluation import Evaluation, evaluate
 from cnnkit.train.runlock import run_lock
 from cnnkit.train.rundir import CONFIG_FILE, REPORT_FILE, ModelInfo, load_run, read_metrics
 from cnnkit.train.schedule import lr_factor
