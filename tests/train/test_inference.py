@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from cnnkit.data import load_dataset
 from cnnkit.errors import ConfigError, RunDirError
-from cnnkit.train.inference import check_images, frozen, load_images, open_model, sample_images
+from cnnkit.train.inference import check_images, load_images, open_model, sample_images
 from cnnkit.train.rundir import load_run
 
 
@@ -37,18 +36,6 @@ def test_a_registered_name_gives_seeded_fresh_weights() -> None:
 def test_neither_a_directory_nor_a_name_says_what_run_can_be() -> None:
     with pytest.raises(RunDirError, match="neither a run directory nor a registered model name; did you mean 'lenet5'"):
         open_model("lenet55")
-
-
-def test_frozen_restores_mode_and_gradient_flags() -> None:
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout())
-    model.train()
-    model[2].eval()
-    model[0].bias.requires_grad_(False)
-    with frozen(model):
-        assert not any(m.training for m in model.modules())
-        assert not any(p.requires_grad for p in model.parameters())
-    assert model.training and model[1].training and not model[2].training
-    assert model[0].weight.requires_grad and not model[0].bias.requires_grad
 
 
 def test_check_images_refuses_what_the_model_cannot_take(digits_run: Path) -> None:

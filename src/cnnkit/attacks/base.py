@@ -12,8 +12,7 @@ Untargeted attacks succeed when the prediction differs from ``y``; targeted ones
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.norms import check_eps, lp_norms, project
 from cnnkit.errors import ConfigError
+from cnnkit.modes import device_of, frozen
 
 __all__ = ["MAX_STEPS", "Attack", "AttackResult", "CountingModel", "adversarial_loss", "check_count", "input_gradient"]
 
@@ -114,9 +114,7 @@ class Attack:
         eps = getattr(self, "eps", None)
         if eps is not None and self.norm is not None:
             check_eps(float(eps), self.norm)
-        modules = list(model.modules())      # walked once: the device, then freezing and restoring
-        params = _parameters_of(modules)
-        device = _device_of(modules, params)
+        device = device_of(model)
         x, y = _check_batch(x, y, device)
         y = _check_labels(y, None, "y")
         if target is not None:
@@ -131,7 +129,7 @@ class Attack:
                 _check_labels(target, num_classes, "target")
 
         counter = CountingModel(model, x, check_ranges)
-        with _frozen(model, modules, params):
+        with frozen(model):
             out = self._perturb(counter, x, y, target)
             x_adv = out.detach()
             if eps is not None and self.norm is not None:
@@ -177,58 +175,10 @@ def input_gradient(model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None
     return grad, logits.detach()
 
 
-def _parameters_of(modules: list[nn.Module]) -> list[nn.Parameter]:
-    """``model.parameters()`` from the list of ``model.modules()``: same order, each once, no second walk."""
-    params: list[nn.Parameter] = []
-    seen: set[int] = set()
-    for module in modules:
-        for p in module._parameters.values():
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                params.append(p)
-    return params
-
-
-@contextmanager
-def _frozen(model: nn.Module, modules: list[nn.Module], params: list[nn.Parameter]) -> Iterator[None]:
-    """``train.inference.frozen`` (eval mode, no parameter gradients, both restored) at a fraction of its cost.
-
-    The same end state, reached with less work on every call: ``model.eval()`` runs only when some
-    module is in training mode, and only the flags that changed are set back, so a model that is
-    already in eval mode (the usual case) costs two passes over plain attributes.
-    """
-    modes = [m.training for m in modules]
-    flags = [p.requires_grad for p in params]
-    try:
-        if any(modes):
-            model.eval()
-        for p, flag in zip(params, flags):
-            if flag:
-                p.requires_grad_(False)
-        yield
-    finally:
-        for m, training in zip(modules, modes):
-            if m.training != training:
-                m.training = training
-        for p, flag in zip(params, flags):
-            if p.requires_grad != flag:
-                p.requires_grad_(flag)
-
-
 def _same_memory(a: Tensor, b: Tensor) -> bool:
     """True when a and b are views of the same elements (so equal without reading them)."""
     return (a.data_ptr() == b.data_ptr() and a.stride() == b.stride() and a.dtype == b.dtype
             and a.device == b.device and a.is_neg() == b.is_neg() and a.is_conj() == b.is_conj())
-
-
-def _device_of(modules: list[nn.Module], params: list[nn.Parameter]) -> torch.device:
-    if params:
-        return params[0].device
-    for module in modules:
-        for buffer in module._buffers.values():
-            if buffer is not None:
-                return buffer.device
-    return torch.device("cpu")
 
 
 def _check_batch(x: Tensor, y: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.base import Attack, AttackResult
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["RobustnessCurve", "predict", "robustness_curve", "run_attack"]
 

@@ -30,7 +30,7 @@ from cnnkit.attacks.deepfool import deepfool
 from cnnkit.attacks.evaluate import predict
 from cnnkit.attacks.norms import check_eps, check_norm, project
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["Perturbation", "UniversalPerturbation", "fooling_rate"]
 

@@ -415,8 +415,10 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
                           "which this cnnkit lacks")
     if images:
         raise ConfigError("--method universal fits on the run's training set; drop --image")
+    from cnnkit.modes import device_of
+
     output = OutputFolder(source, run, "universal", out, group="attack")
-    device = next(source.model.parameters()).device
+    device = device_of(source.model)
     x_fit, _ = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
     x, y, _ = _images(source, None, count, data, data_dir, seed)
     with StepBar("universal", unit="images", enabled=not quiet) as bar:  # images visited, over all passes

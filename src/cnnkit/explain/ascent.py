@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from cnnkit.errors import ConfigError
 from cnnkit.schema import MAX_SEED, shown
 from cnnkit.layers.normalize import Normalize
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = [
     "AscentConfig",

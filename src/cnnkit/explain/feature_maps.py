@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from cnnkit.errors import ConfigError
 from cnnkit.explain.class_score import check_batch
 from cnnkit.explain.layers import activations
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["feature_maps"]
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from cnnkit.errors import ConfigError
 from cnnkit.explain.class_score import Target, check_batch, resolve_target
 from cnnkit.explain.layers import network_of, tap
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["default_layer", "gradcam"]
 

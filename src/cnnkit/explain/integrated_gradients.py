@@ -28,7 +28,7 @@ from cnnkit.explain.class_score import (
     resolve_target,
     score_gradient,
 )
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["METHODS", "completeness_error", "integrated_gradients", "quadrature"]
 

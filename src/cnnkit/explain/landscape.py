@@ -35,7 +35,7 @@ from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import ConfigError, OutputError, RunDirError
 from cnnkit.schema import MAX_SEED, shown
 from cnnkit.explain.layers import network_of
-from cnnkit.train.inference import frozen
+from cnnkit.modes import device_of, frozen
 
 __all__ = [
     "LandscapeConfig",
@@ -295,10 +295,9 @@ def loss_surface(
 
 
 def _device_of(model: nn.Module) -> torch.device:
-    first = next(model.parameters(), None)
-    if first is None:
+    if next(model.parameters(), None) is None:
         raise ConfigError("the model has no parameters, so it has no loss landscape")
-    return first.device
+    return device_of(model)
 
 
 def _subset(data: Any, config: LandscapeConfig, device: torch.device) -> tuple[Tensor, Tensor]:

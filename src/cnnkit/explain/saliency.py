@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from cnnkit.explain.class_score import Target, check_batch, score_gradient
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["input_gradient", "saliency", "saliency_map"]
 

@@ -21,7 +21,7 @@ from cnnkit.explain.class_score import (
     score_gradient,
 )
 from cnnkit.explain.saliency import saliency_map
-from cnnkit.train.inference import frozen
+from cnnkit.modes import frozen
 
 __all__ = ["smoothgrad", "smoothgrad_gradient"]
 

@@ -38,6 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cnnkit.attacks.fgsm import fgsm_step
+from cnnkit.attacks.norms import random_start
+from cnnkit.attacks.pgd import pgd_steps
 from cnnkit.train.config import TrainConfig
 
 __all__ = ["AdversarialTraining", "keep_batchnorm_statistics"]
@@ -77,11 +80,6 @@ class AdversarialTraining:
 
     def examples(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Adversarial examples (N, C, H, W) in [0, 1], within eps of ``x``, detached; ``model`` in its current mode."""
-        # cnnkit.attacks imports cnnkit.train (inference.frozen): imported here, when first used
-        from cnnkit.attacks.fgsm import fgsm_step
-        from cnnkit.attacks.norms import random_start
-        from cnnkit.attacks.pgd import pgd_steps
-
         x = x.detach()
         with keep_batchnorm_statistics(model):
             if self.method == "fgsm":

@@ -9,15 +9,15 @@ caller: the model's mode and ``requires_grad`` flags are the same after a call a
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, RunDirError
+from cnnkit.modes import frozen  # re-exported: explain and attacks import it from cnnkit.modes
 from cnnkit.schema import MAX_SEED, shown
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.predict import preprocess
@@ -89,23 +89,6 @@ def _output_classes(name: str, kwargs: dict) -> int:
         with torch.no_grad():
             out = probe(torch.zeros(1, kwargs["in_chans"], kwargs["input_size"], kwargs["input_size"]))
     return int(out.shape[1])
-
-
-@contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients inside; the caller's mode and flags restored after."""
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 def check_images(x: Tensor, info: ModelInfo, *, name: str = "x") -> Tensor:

@@ -10,6 +10,7 @@ import torch
 
 from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
 from cnnkit.errors import ConfigError
+from cnnkit.modes import device_of
 from cnnkit.train.rundir import ModelInfo, Run
 
 __all__ = ["Prediction", "preprocess", "predict_files"]
@@ -44,7 +45,7 @@ def predict_files(run: Run, paths: Sequence[str | Path], *, top_k: int = 3) -> l
     if not paths:
         raise ConfigError("no image given; pass one or more PNG/JPEG files")
     k = min(top_k, len(run.info.classes))
-    device = next(run.model.parameters()).device
+    device = device_of(run.model)
     x = torch.stack([preprocess(p, run.info) for p in paths]).to(device)  # (N, C, S, S)
     probs = run.model(x).float().softmax(1).cpu()
     top = probs.topk(k, dim=1)

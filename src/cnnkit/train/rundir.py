@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save
 from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes, atomic_write_text
 from cnnkit.errors import CnnkitError, OutputError, RunDirError
-from cnnkit.files import GIB, MIB, check_regular_file, parse_json, read_json, read_text
+from cnnkit.files import MIB, check_regular_file, parse_json, read_json, read_text
 from cnnkit.layers import Normalize
 from cnnkit.schema import Fields
 
@@ -122,11 +122,11 @@ def check_model_info(values: dict[str, Any], *, source: str, error: type[CnnkitE
         fields.text("dataset", values["dataset"], max_len=100)
     fields.text("cnnkit_version", values.get("cnnkit_version", __version__), max_len=50)
     fields.mapping("training", values.get("training", {}))
-    for key, value, field in (("num_classes", len(classes), "classes"), ("in_chans", in_chans, "in_chans"),
-                              ("input_size", input_size, "input_size")):
+    for key, value, source_field in (("num_classes", len(classes), "classes"), ("in_chans", in_chans, "in_chans"),
+                                     ("input_size", input_size, "input_size")):
         if key in kwargs and kwargs[key] != value:
-            shown = f"{value} names" if field == "classes" else str(value)
-            raise error(f"{source}: kwargs.{key} is {kwargs[key]!r} but {field} says {shown}; "
+            shown = f"{value} names" if source_field == "classes" else str(value)
+            raise error(f"{source}: kwargs.{key} is {kwargs[key]!r} but {source_field} says {shown}; "
                         "they must agree (restore the file or re-run 'cnnkit train')")
 
 

@@ -32,9 +32,10 @@ def open_source(source: str, device: str) -> Any:
 def pick_images(run: Any, images: Optional[list[Path]], count: int, data: Optional[str],
                 data_dir: Optional[Path], seed: int) -> tuple[Any, Any, list[str]]:
     """(x, y or None, captions): the given image files, else ``count`` images of the dataset."""
+    from cnnkit.modes import device_of
     from cnnkit.train.inference import load_images, sample_images
 
-    device = next(run.model.parameters()).device
+    device = device_of(run.model)
     if images:
         x = load_images(images, run.info)
         return x.to(device), None, [Path(p).name for p in images]
