@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from _common import environment, summary, write_result
 
-import cnnkit.train.loop as loop
+import cnnkit.train.trainer as trainer
 from cnnkit.train import TrainConfig, fit
 from cnnkit.train.checkpoint import save_checkpoint
 from cnnkit.train.recipes import apply_recipe
@@ -41,15 +41,15 @@ def timed_run(setup: str, mode: str, threads: int, seed: int) -> dict:
     """Train one setup with one checkpointing mode; returns its seconds and checkpoint cost."""
     values = {**SETUPS[setup], "threads": threads, "seed": seed}
     values["checkpoint_every"] = 50 if mode == "every-50" else None
-    real_save = loop._Trainer.save
+    real_save = trainer.Trainer.save
     if mode == "none":
-        loop._Trainer.save = lambda self: None
+        trainer.Trainer.save = lambda self: None
     try:
         with tempfile.TemporaryDirectory() as out:
             run = fit(TrainConfig(**values, out=out, name="run"), progress=False)
             training = json.loads((run.run_dir / "model.json").read_text())["training"]
     finally:
-        loop._Trainer.save = real_save
+        trainer.Trainer.save = real_save
     return {"seconds": training["seconds"], "checkpoints": training["checkpoints"],
             "checkpoint_seconds": training["checkpoint_seconds"]}
 

@@ -29,7 +29,7 @@ with open(sys.argv[1], "w") as file:
 """
 
 # Not torch.distributed: `import torch` imports it (torch.utils.data does), so no command can avoid it.
-_TRAINER = ["cnnkit.train.loop", "cnnkit.train.report", "cnnkit.train.distributed", "cnnkit.train.optim"]
+_TRAINER = ["cnnkit.train.fitting", "cnnkit.train.trainer", "cnnkit.train.report", "cnnkit.train.distributed", "cnnkit.train.optim"]
 _DYNAMO = ["torch._dynamo", "torch._inductor", "sympy"]
 _PLOTTING = ["matplotlib", "cnnkit.viz"]
 
@@ -44,6 +44,14 @@ def _imports(tmp_path: Path, *commands: list[str]) -> tuple[list[int], set[str]]
     return report["codes"], set(report["modules"])
 
 
+# train's help states TrainConfig's defaults, so every command loads the config module: plain Python
+_LIGHT = {"cnnkit.train", "cnnkit.train.config"}
+
+
+def _heavy(loaded: list[str]) -> list[str]:
+    return [m for m in loaded if m not in _LIGHT]
+
+
 def _loaded(modules: set[str], names: list[str]) -> list[str]:
     """Which of ``names`` (packages count with their submodules) were imported."""
     return sorted(m for m in modules for name in names if m == name or m.startswith(f"{name}."))
@@ -56,10 +64,7 @@ def test_help_of_every_command_imports_no_torch(tmp_path: Path) -> None:
                 ["explain", "saliency", "--help"], ["attack", "--help"]]
     codes, modules = _imports(tmp_path, *commands)
     assert codes == [0] * len(commands)
-    # train's help states TrainConfig's defaults: the config module is plain Python, nothing else of train
-    light = {"cnnkit.train", "cnnkit.train.config"}
-    assert [m for m in _loaded(modules, ["torch", "numpy", "PIL", *_PLOTTING, "cnnkit.train", "cnnkit.models"])
-            if m not in light] == []
+    assert _heavy(_loaded(modules, ["torch", "numpy", "PIL", *_PLOTTING, "cnnkit.train", "cnnkit.models"])) == []
 
 
 def test_models_builds_every_model_without_the_trainer_or_dynamo(tmp_path: Path) -> None:
@@ -68,7 +73,7 @@ def test_models_builds_every_model_without_the_trainer_or_dynamo(tmp_path: Path)
     codes, modules = _imports(tmp_path, ["models"])
     assert codes == [0]
     assert "cnnkit.models.coatnet" in modules
-    assert _loaded(modules, ["cnnkit.train", "cnnkit.data", *_DYNAMO, *_PLOTTING]) == []
+    assert _heavy(_loaded(modules, ["cnnkit.train", "cnnkit.data", *_DYNAMO, *_PLOTTING])) == []
 
 
 @pytest.mark.parametrize("command", ["summary", "rf"])
@@ -76,7 +81,7 @@ def test_analysis_imports_no_trainer(tmp_path: Path, command: str) -> None:
     # torch._dynamo stays: FlopCounterMode and torch's meta kernels of conv and linear import it.
     codes, modules = _imports(tmp_path, [command, "lenet5"])
     assert codes == [0]
-    assert _loaded(modules, ["cnnkit.train", "cnnkit.data", *_PLOTTING]) == []
+    assert _heavy(_loaded(modules, ["cnnkit.train", "cnnkit.data", *_PLOTTING])) == []
 
 
 def test_eval_of_a_missing_run_imports_no_trainer(tmp_path: Path) -> None:

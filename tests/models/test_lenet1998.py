@@ -10,7 +10,7 @@ import torch
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model
 from cnnkit.models.lenet1998 import C3_TABLE, DIGIT_BITMAPS, scaled_tanh
-from cnnkit.train.task import ClassificationTask, task_for
+from cnnkit.train.task import ClassificationLoss, task_for
 
 
 def test_trainable_parameters_are_the_papers_60000_layer_by_layer() -> None:
@@ -112,7 +112,7 @@ def test_training_uses_the_paper_loss_and_it_decreases(one_thread: None) -> None
     model = create_model("lenet5_1998", input_size=28)
     task = task_for(model)
     assert task.criterion == model.paper_loss
-    assert task_for(create_model("lenet5")) == ClassificationTask()
+    assert task_for(create_model("lenet5")) == ClassificationLoss()
     with pytest.raises(ConfigError, match="label smoothing"):
         task_for(model, label_smoothing=0.1)
     # A tiny synthetic batch in the paper's input scale (background -0.1, ink 1.175):

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-import cnnkit.train.loop as loop
+import cnnkit.train.task as task
+import cnnkit.train.trainer as trainer
 from cnnkit.attacks import FGSM
 from cnnkit.data import load_dataset
 from cnnkit.errors import ConfigError, TrainingInterrupted
@@ -29,7 +30,7 @@ from cnnkit.train.inference import dataset_for, open_model
 @pytest.fixture
 def no_report(monkeypatch) -> None:
     """The report's figures cost seconds and are not what these tests check."""
-    monkeypatch.setattr(loop, "build_report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(task, "build_report", lambda *args, **kwargs: None)
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -72,13 +73,13 @@ def test_fgsm_training_step_is_goodfellows_mixed_objective(tmp_path, monkeypatch
     eps, lr, ratio = 0.2, 0.5, 0.3
     train = load_dataset("digits", "train", seed=0)
     initial = {}
-    real = loop.make_optimizer
+    real = trainer.make_optimizer
 
     def spy(model, config):
         initial.update({k: v.detach().clone() for k, v in model.state_dict().items()})
         return real(model, config)
 
-    monkeypatch.setattr(loop, "make_optimizer", spy)
+    monkeypatch.setattr(trainer, "make_optimizer", spy)
     config = TrainConfig(
         model="lenet5", data="digits", epochs=1, batch_size=len(train), lr=lr, momentum=0.0, weight_decay=0.0,
         schedule="constant", amp="off", channels_last=False, threads=1, out=str(tmp_path), name="one",
@@ -173,17 +174,17 @@ def test_pgd_training_stopped_and_resumed_gives_identical_weights(tmp_path, monk
     reference = fit(TrainConfig(**PGD_RUN, out=str(tmp_path), name="ref"), progress=False).run_dir
     assert len(seen) == 12 and max(seen) <= 0.1 + 1e-6 and min(seen) > 0.05  # 12 steps, each inside the ball
 
-    real_due = loop._Trainer._checkpoint_due
+    real_due = trainer.Trainer._checkpoint_due
 
     def due(self, step):
         if step == 5:
             os.kill(os.getpid(), signal.SIGTERM)
         return real_due(self, step)
 
-    monkeypatch.setattr(loop._Trainer, "_checkpoint_due", due)
+    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", due)
     with pytest.raises(TrainingInterrupted):
         fit(TrainConfig(**PGD_RUN, out=str(tmp_path), name="run"), progress=False)
-    monkeypatch.setattr(loop._Trainer, "_checkpoint_due", real_due)
+    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", real_due)
     resumed = resume(tmp_path / "run", progress=False).run_dir
 
     assert (resumed / "model.safetensors").read_bytes() == (Path(reference) / "model.safetensors").read_bytes()

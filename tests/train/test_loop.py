@@ -70,12 +70,12 @@ def test_unwritable_output_directory_raises_output_error(tmp_path: Path) -> None
 
 
 def test_a_crash_in_training_keeps_the_partial_directory_with_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    import cnnkit.train.loop as loop
+    import cnnkit.train.trainer as trainer
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash in the middle of training")
 
-    monkeypatch.setattr(loop._Trainer, "_train_epoch", explode)
+    monkeypatch.setattr(trainer.Trainer, "_train_epoch", explode)
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(TrainConfig(data="digits", epochs=1, out=str(tmp_path), name="x"), progress=False)
     assert [p.name for p in tmp_path.iterdir()] == [".x.partial"]
@@ -83,12 +83,12 @@ def test_a_crash_in_training_keeps_the_partial_directory_with_its_checkpoint(tmp
 
 
 def test_a_failure_before_the_first_checkpoint_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    import cnnkit.train.loop as loop
+    import cnnkit.train.state as state
 
     def refuse(*args, **kwargs):
         raise OutputError("simulated full disk")
 
-    monkeypatch.setattr(loop, "save_checkpoint", refuse)
+    monkeypatch.setattr(state, "save_checkpoint", refuse)
     with pytest.raises(OutputError, match="simulated full disk"):
         fit(TrainConfig(data="digits", epochs=1, out=str(tmp_path), name="x"), progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import cnnkit.train.loop as loop
+import cnnkit.train.task as task
+import cnnkit.train.trainer as trainer
 from cnnkit.errors import CheckpointError, TrainingInterrupted
 from cnnkit.train import TrainConfig, fit, read_metrics, resume
 
@@ -35,14 +36,14 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 def _signal_at(monkeypatch, global_step: int, signum: int = signal.SIGTERM) -> None:
     """Send this process a real signal when training reaches ``global_step``."""
-    real = loop._Trainer._checkpoint_due
+    real = trainer.Trainer._checkpoint_due
 
     def due(self, step):
         if step == global_step:
             os.kill(os.getpid(), signum)
         return real(self, step)
 
-    monkeypatch.setattr(loop._Trainer, "_checkpoint_due", due)
+    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", due)
 
 
 @pytest.mark.parametrize("stop_at", [1, 10, 23, 24, 46])  # 23 steps per epoch: mid, end of epoch 1, last
@@ -197,13 +198,13 @@ def _killed_then_resumed(tmp_path: Path, monkeypatch, **config) -> Path:
 
 
 def test_killed_mid_evaluation_resumes_exactly(tmp_path, monkeypatch, reference) -> None:
-    real = loop.evaluate
+    real = task.evaluate
 
     def dies(*args, **kwargs):
         real(*args, **kwargs)
         raise _Killed  # after the epoch's evaluation, before its record and checkpoint
 
-    monkeypatch.setattr(loop, "evaluate", dies)
+    monkeypatch.setattr(task, "evaluate", dies)
     run = _killed_then_resumed(tmp_path, monkeypatch, checkpoint_every=7)
     assert _same_weights(run, reference)
     assert [m["epoch"] for m in read_metrics(run)] == [1, 2]

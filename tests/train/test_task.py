@@ -1,4 +1,4 @@
-"""ClassificationTask: cross-entropy, plus 0.3 x each auxiliary head's loss when a model leaves aux logits."""
+"""ClassificationLoss: cross-entropy, plus 0.3 x each auxiliary head's loss when a model leaves aux logits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from cnnkit.train.task import ClassificationTask, aux_logits
+from cnnkit.train.task import ClassificationLoss, aux_logits
 
 
 def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -19,7 +19,7 @@ def test_loss_adds_three_tenths_of_each_aux_loss() -> None:
     torch.manual_seed(0)
     main, a1, a2 = torch.randn(4, 5), torch.randn(4, 5), torch.randn(4, 5)
     y = torch.tensor([0, 3, 4, 1])
-    task = ClassificationTask()
+    task = ClassificationLoss()
     expected = _cross_entropy(main, y) + 0.3 * (_cross_entropy(a1, y) + _cross_entropy(a2, y))
     assert math.isclose(task.loss(main, y, aux=(a1, a2)).item(), expected, rel_tol=1e-5)
     assert math.isclose(task.loss(main, y).item(), _cross_entropy(main, y), rel_tol=1e-5)

@@ -149,6 +149,14 @@ class Attack:
         return AttackResult(x_adv=x_adv, success=success, l2=l2, linf=linf, queries=counter.queries,
                             clean_pred=clean_pred, adv_pred=adv_pred, y=y, target=target)
 
+    def perturb(self, model: nn.Module, x: Tensor, y: Tensor, *, target: Tensor | None = None) -> Tensor:
+        """The method's adversarial batch with ``model`` in whatever mode the caller left it, clipped to [0, 1].
+
+        No checks, no freezing, no re-prediction: the inner maximisation of adversarial training
+        (train/adversarial.py), which runs on the training graph. Methods with an eps-ball keep to it.
+        """
+        return self._perturb(model, x, y, target).clamp(0, 1)
+
     def _perturb(self, model: nn.Module, x: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
         """The adversarial batch before the base class clips it; ``model`` is frozen and counted."""
         raise NotImplementedError

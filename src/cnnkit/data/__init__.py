@@ -22,6 +22,7 @@ from cnnkit.data.idx import parse_idx, read_idx, write_idx
 from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
 from cnnkit.data.layouts import caltech101_samples, folder_samples, imagenet_class_names, imagenet_samples
 from cnnkit.data.memory import MemoryDataset
+from cnnkit.data.protocol import Dataset
 from cnnkit.data.sources import search_roots, user_cache_dir
 from cnnkit.data.spec import DatasetSpec
 from cnnkit.data.split import per_class_split, stratified_split
@@ -29,6 +30,7 @@ from cnnkit.data.split import per_class_split, stratified_split
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "Dataset",
     "DatasetSpec",
     "FolderDataset",
     "MemoryDataset",

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import shutil
-import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,7 @@ from cnnkit.errors import CnnkitError, ConfigError, OutputError, WeightsError
 from cnnkit.files import MIB, read_text
 from cnnkit.interop.safe_load import read_state_dict, weights_format
 from cnnkit.schema import Fields
-from cnnkit.train.rundir import MAX_CHANS, MAX_CLASSES, MAX_INPUT_SIZE, MAX_PARAMETERS
+from cnnkit.train.rundir import MAX_CHANS, MAX_CLASSES, MAX_INPUT_SIZE, MAX_PARAMETERS, free_run_name
 
 __all__ = [
     "ImportResult", "KeyReport", "RANGES", "check_run_name", "default_run_name", "import_weights",
@@ -174,13 +173,7 @@ def check_run_name(name: str, what: str = "--name") -> str:
 def default_run_name(architecture: str, parent: str | os.PathLike[str]) -> str:
     """``<model>-imported-<time>``, numbered ``-2``, ``-3``... where ``parent`` has it taken (as
     ``cnnkit train`` names its runs)."""
-    parent = Path(parent)
-    stem = f"{architecture}-imported-{time.strftime('%Y%m%d-%H%M%S')}"
-    name, n = stem, 1
-    while (parent / name).exists() or (parent / f".{name}.partial").exists():
-        n += 1
-        name = f"{stem}-{n}"
-    return name
+    return free_run_name(parent, f"{architecture}-imported")
 
 
 @dataclass(frozen=True)

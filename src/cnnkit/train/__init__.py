@@ -15,16 +15,19 @@ if TYPE_CHECKING:
     from cnnkit.errors import TrainingInterrupted
     from cnnkit.train.config import TrainConfig
     from cnnkit.train.evaluation import Evaluation, evaluate
-    from cnnkit.train.loop import FitResult, fit, resume
+    from cnnkit.train.fitting import FitResult, fit, resume
+    from cnnkit.train.task import ClassificationTask, Task
     from cnnkit.train.rundir import ModelInfo, Run, load_run, read_metrics
 
-__all__ = ["TrainConfig", "fit", "resume", "FitResult", "TrainingInterrupted", "evaluate", "Evaluation", "load_run", "Run", "ModelInfo", "read_metrics"]
+__all__ = ["TrainConfig", "fit", "resume", "FitResult", "Task", "ClassificationTask", "TrainingInterrupted", "evaluate", "Evaluation", "load_run", "Run", "ModelInfo", "read_metrics"]
 
 _HOMES = {
     "TrainConfig": "cnnkit.train.config",
-    "fit": "cnnkit.train.loop",
-    "resume": "cnnkit.train.loop",
-    "FitResult": "cnnkit.train.loop",
+    "fit": "cnnkit.train.fitting",
+    "resume": "cnnkit.train.fitting",
+    "FitResult": "cnnkit.train.fitting",
+    "Task": "cnnkit.train.task",
+    "ClassificationTask": "cnnkit.train.task",
     "TrainingInterrupted": "cnnkit.errors",  # defined there so that the CLI catches it without torch
     "evaluate": "cnnkit.train.evaluation",
     "Evaluation": "cnnkit.train.evaluation",
@@ -36,7 +39,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    """A public name, or a submodule (``cnnkit.train.loop``), imported when first asked for."""
+    """A public name, or a submodule (``cnnkit.train.trainer``), imported when first asked for."""
     home = _HOMES.get(name)
     if home is None:
         if name.startswith("__"):  # probes such as __wrapped__ are no submodules

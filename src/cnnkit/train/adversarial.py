@@ -6,9 +6,9 @@
   uniform random start in the L-inf eps-ball, ``steps`` signed-gradient steps of size ``alpha``,
   each projected onto the ball and the [0, 1] box), and training on those examples only (R = 0).
 
-The adversarial batch is made by the attacks' own step functions (``cnnkit.attacks.fgsm.fgsm_step``,
-``cnnkit.attacks.pgd.pgd_steps``), not by ``Attack.__call__``, which would switch the model to eval
-mode and predict the result again. Choices, each stated once here:
+The adversarial batch is made by an attack object's ``perturb`` (``cnnkit.attacks.FGSM``,
+``cnnkit.attacks.PGD``), not by ``Attack.__call__``, which would switch the model to eval mode and
+predict the result again; the PGD step size default is PGD's own. Choices, each stated once here:
 
 - Pixel space: the loop hands over the batch after conversion to [0, 1] and augmentation, before
   the model's first layer (Normalize), so ``eps`` is in pixel units and the box is [0, 1].
@@ -34,13 +34,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from cnnkit.attacks.fgsm import fgsm_step
-from cnnkit.attacks.norms import random_start
-from cnnkit.attacks.pgd import pgd_steps
+from cnnkit.attacks.fgsm import FGSM
+from cnnkit.attacks.pgd import PGD
 from cnnkit.train.config import TrainConfig
 
 __all__ = ["AdversarialTraining", "keep_batchnorm_statistics"]
@@ -64,12 +64,13 @@ def keep_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
 
 @dataclass(frozen=True, kw_only=True)
 class AdversarialTraining:
-    """Adversarial examples for training steps: FGSM (Goodfellow et al., 2015) or PGD (Madry et al., 2018)."""
+    """The objective R * J(x) + (1 - R) * J(x_adv) of a Task's loss J, x_adv made by an attack object:
+    FGSM (Goodfellow et al., 2015) or PGD with a random start (Madry et al., 2018)."""
 
     method: str            # "fgsm" or "pgd"
     eps: float             # L-inf radius, pixel units of [0, 1]
     steps: int = 1         # PGD steps (1 for FGSM)
-    alpha: float = 0.0     # PGD step size, pixel units (eps for FGSM)
+    alpha: float | None = None  # PGD step size, pixel units; None: PGD's own default (2.5 eps / steps)
     ratio: float = 0.0     # weight of the clean loss, R in R * J(x) + (1 - R) * J(x_adv)
 
     @classmethod
@@ -78,13 +79,46 @@ class AdversarialTraining:
         settings = config.adversarial_settings
         return None if settings is None else cls(**settings)
 
+    @property
+    def attack(self) -> FGSM | PGD:
+        """The attack whose ``perturb`` makes the training batch; its step size is the one stated in PGD."""
+        if self.method == "fgsm":
+            return FGSM(eps=self.eps)
+        # seed None: the random start draws from the global torch RNG, which each checkpoint holds per rank
+        return PGD(eps=self.eps, steps=self.steps, alpha=self.alpha, random_start=True, seed=None)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What model.json records: method, eps, steps, alpha (resolved), ratio."""
+        attack = self.attack
+        alpha = attack.eps if isinstance(attack, FGSM) else attack.step_size
+        return {"method": self.method, "eps": self.eps, "steps": self.steps, "alpha": alpha, "ratio": self.ratio}
+
     def examples(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Adversarial examples (N, C, H, W) in [0, 1], within eps of ``x``, detached; ``model`` in its current mode."""
         x = x.detach()
         with keep_batchnorm_statistics(model):
-            if self.method == "fgsm":
-                x_adv = fgsm_step(model, x, y, self.eps).clamp(0, 1)
-            else:
-                start = (x + random_start(x, self.eps, "inf", None)).clamp(0, 1)  # global RNG: checkpointed
-                x_adv = pgd_steps(model, x, start, y, eps=self.eps, alpha=self.alpha, steps=self.steps)
+            x_adv = self.attack.perturb(model, x, y)
         return x_adv.detach()
+
+    def batch_loss(self, task: Any, model: nn.Module, train_model: nn.Module, x: Tensor, y: Any,
+                   sums: dict[str, Tensor]) -> tuple[Any, Tensor]:
+        """(the clean batch's output, for the training metrics; the loss): R * J(x, y) + (1 - R) * J(x_adv, y).
+
+        ``model`` is the bare model the attack differentiates, ``train_model`` the one trained
+        (DistributedDataParallel under torchrun); the adversarial batch's metrics go to ``sums`` as "adv_".
+        """
+        x_adv = task.as_input(self.examples(model, x, y))  # (N, C, H, W), in the layout the model is fed
+        if self.ratio > 0:
+            output = train_model(x)
+            clean_loss = task.loss(model, output, y)
+        else:  # Madry: no clean term; one forward without gradient still gives the training metrics
+            with torch.no_grad(), keep_batchnorm_statistics(model):
+                output = model(x)
+        adv_output = train_model(x_adv)
+        loss = task.loss(model, adv_output, y)
+        if self.ratio > 0:
+            loss = self.ratio * clean_loss + (1 - self.ratio) * loss
+        task.add_sums(sums, adv_output, y, prefix="adv_")
+        return output, loss
+

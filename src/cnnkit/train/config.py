@@ -167,7 +167,12 @@ class TrainConfig:
             return None
         steps = 1 if self.adversarial == "fgsm" else (self.adv_steps or ADV_DEFAULT_STEPS)
         eps = float(self.adv_eps)
-        alpha = eps if self.adversarial == "fgsm" else float(self.adv_alpha or 2.5 * eps / steps)
+        if self.adversarial == "fgsm":
+            alpha = eps
+        else:  # PGD's own rule for its step size (2.5 eps / steps, Madry et al.), stated once, in attacks/pgd.py
+            from cnnkit.attacks.pgd import PGD
+
+            alpha = float(PGD(eps=eps, steps=steps, alpha=self.adv_alpha).step_size)
         ratio = float(self.adv_ratio if self.adv_ratio is not None else ADV_DEFAULT_RATIO[self.adversarial])
         return {"method": self.adversarial, "eps": eps, "steps": steps, "alpha": alpha, "ratio": ratio}
 

@@ -45,6 +45,11 @@ class Evaluation:
         """Number of images of each class."""
         return self.confusion.sum(1)
 
+    @property
+    def metrics(self) -> dict[str, float]:
+        """What metrics.jsonl records of a test evaluation."""
+        return {"test_loss": self.loss, "test_acc": self.accuracy}
+
 
 def predict_logits(
     model: nn.Module,

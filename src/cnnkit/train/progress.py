@@ -1,4 +1,4 @@
-"""The rich progress bar of training: epoch, loss, accuracy and images/s; silent with --quiet."""
+"""The rich progress bar of training: epoch, loss, the task's metrics and items/s; silent with --quiet."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class TrainProgress:
                 TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
                 BarColumn(bar_width=16),
                 TimeElapsedColumn(),
-                TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:6.2%}"),
+                TextColumn("loss {task.fields[loss]:.4f} {task.fields[shown]}"),
                 TextColumn("{task.fields[speed]:>6.0f} img/s"),
                 TextColumn("{task.fields[test]}"),
                 console=Console(stderr=True),
@@ -43,13 +43,24 @@ class TrainProgress:
     def start_epoch(self, epoch: int, steps: int) -> None:
         if self._bar is not None:
             self._task = self._bar.add_task(
-                "train", total=steps, epoch=epoch, epochs=self.epochs, loss=0.0, acc=0.0, speed=0.0, test=""
+                "train", total=steps, epoch=epoch, epochs=self.epochs, loss=0.0, shown="", speed=0.0, test=""
             )
 
-    def update(self, steps_done: int, *, loss: float, acc: float, speed: float) -> None:
+    def update(self, steps_done: int, *, loss: float, metrics: dict[str, float], speed: float) -> None:
+        """Steps done in the epoch, the running mean loss, the task's training metrics and the speed."""
         if self._bar is not None:
-            self._bar.update(self._task, completed=steps_done, loss=loss, acc=acc, speed=speed)
+            self._bar.update(self._task, completed=steps_done, loss=loss, shown=_shown(metrics, "train_"), speed=speed)
 
-    def end_epoch(self, *, test_acc: float | None) -> None:
-        if self._bar is not None and test_acc is not None:
-            self._bar.update(self._task, test=f"test {test_acc:6.2%}")
+    def end_epoch(self, *, test: dict[str, float]) -> None:
+        """The epoch's test metric, shown at the bar's end."""
+        if self._bar is not None and test:
+            self._bar.update(self._task, test=_shown(test, "test_", label="test "))
+
+
+def _shown(metrics: dict[str, float], prefix: str, label: str = "") -> str:
+    """'acc 91.23%' for accuracies (names ending in acc), 'psnr 31.2' for anything else."""
+    parts = []
+    for name, value in metrics.items():
+        short = name.removeprefix(prefix)
+        parts.append(f"{short} {value:6.2%}" if short.endswith("acc") else f"{short} {value:.4g}")
+    return label + " ".join(parts)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,17 @@ def prepare_run_dir(out: str | Path, name: str) -> Path:
     except OSError as err:
         raise OutputError(f"cannot write to output directory {out} ({err.strerror}); choose another --out") from None
     return partial
+
+
+def free_run_name(parent: str | os.PathLike[str], stem: str) -> str:
+    """``stem-<time>``, numbered ``-2``, ``-3``... where ``parent`` already has that run (finished or partial)."""
+    parent = Path(parent)
+    stem = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, n = stem, 1
+    while (parent / name).exists() or (parent / f".{name}.partial").exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return name
 
 
 def finish_run_dir(partial: Path) -> Path:

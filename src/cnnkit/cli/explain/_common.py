@@ -93,7 +93,6 @@ class OutputFolder:
             raise OutputError(f"cannot create output folder {final} ({existing} {why}); choose another --out")
 
     def __enter__(self) -> Path:
-        from cnnkit.errors import OutputError
         from cnnkit.train.runlock import lock_if_inside
 
         # A folder inside a run directory is written under the run's lock, like every other writer of a run.
