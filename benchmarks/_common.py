@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 
 from cnnkit.data import load_dataset
-from cnnkit.train.device import cpu_name
+from cnnkit.device import cpu_name
 
 RESULTS = Path(__file__).parent / "results"
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530

@@ -23,8 +23,8 @@ import torch
 from _common import environment, write_result
 
 from cnnkit.attacks import FGSM, PGD
-from cnnkit.train import read_metrics
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import read_metrics
+from cnnkit.runs import open_model, sample_images
 
 EPS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
 IMAGES, CHUNK = 1000, 250

@@ -30,7 +30,7 @@ from cnnkit.attacks import (
     UniversalPerturbation,
     fooling_rate,
 )
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 EPS_GRID = [round(0.005 * k, 3) for k in range(1, 61)]
 PAPER_RELATIVE = {"inf": 10 / 255, "2": 2000 / 5e4}

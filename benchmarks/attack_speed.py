@@ -35,7 +35,7 @@ import torch
 from _common import environment, summary, write_result
 
 from cnnkit.attacks import FGSM, PGD, DeepFool, UniversalPerturbation, fooling_rate
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 try:
     import torchattacks

@@ -21,7 +21,7 @@ from _common import environment, summary, write_result
 
 from cnnkit.explain.ascent import AscentConfig
 from cnnkit.explain.maximize import maximize, unit_count
-from cnnkit.train.inference import open_model
+from cnnkit.runs import open_model
 
 
 def batched(model: torch.nn.Module, layer: str, units: list[int], config: AscentConfig, size: int) -> torch.Tensor:

@@ -33,7 +33,7 @@ from _common import environment, summary, write_result
 from cnnkit.explain.integrated_gradients import integrated_gradients
 from cnnkit.explain.saliency import saliency
 from cnnkit.explain.smoothgrad import smoothgrad, smoothgrad_gradient
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 LENET_RUN = Path("/work/runs/fm-lenet5")
 STEPS, SAMPLES, NOISE, SEED = 64, 50, 0.15, 0

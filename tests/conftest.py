@@ -56,7 +56,7 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
     import torch
 
     from cnnkit.models import create_model
-    from cnnkit.train.rundir import ModelInfo, save_model
+    from cnnkit.runs import ModelInfo, write_model
 
     def make(model: str, in_chans: int = 1, input_size: int = 28, num_classes: int = 10) -> Path:
         torch.manual_seed(0)
@@ -72,7 +72,7 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
             in_chans=in_chans, input_size=input_size, mean=[0.2 + 0.1 * c for c in range(in_chans)],
             std=[0.25] * in_chans, dataset="synthetic",
         )
-        save_model(run_dir, network, info)
+        write_model(run_dir, network, info)
         return run_dir
 
     return make

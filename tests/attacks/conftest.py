@@ -9,7 +9,7 @@ import torch
 @pytest.fixture(scope="session")
 def digits_batch(digits_run):
     """(model, x, y): the trained 8x8 digits FastNet in eval mode and 48 test images in [0, 1]."""
-    from cnnkit.train.inference import open_model, sample_images
+    from cnnkit.runs import open_model, sample_images
 
     run = open_model(str(digits_run), device=torch.device("cpu"))
     x, y = sample_images(run, 48, seed=1)

@@ -8,7 +8,7 @@ import torch
 from cnnkit.attacks import FGSM, CarliniWagnerL2
 from cnnkit.attacks.carlini_wagner import logit_margin
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from cnnkit.attacks import DeepFool
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

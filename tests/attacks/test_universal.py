@@ -7,7 +7,7 @@ import torch
 
 from cnnkit.attacks import Perturbation, UniversalPerturbation, fooling_rate
 from cnnkit.errors import ConfigError
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,6 @@ errors (exit 2) for bad input."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ ARGS = ["--count", "16", "--quiet"]
 
 @pytest.fixture(scope="module")
 def digits_images(digits_run):
-    from cnnkit.train.inference import open_model, sample_images
+    from cnnkit.runs import open_model, sample_images
 
     run = open_model(str(digits_run), device=torch.device("cpu"))
     x, y = sample_images(run, 16, seed=0)
@@ -123,7 +122,7 @@ def test_methods_from_other_modules_fail_cleanly_when_absent(digits_run, run_cli
 def test_compare_attacks_another_run_on_the_same_images(digits_run, digits_images, untrained_run, run_cli, capsys,
                                                          tmp_path):
     from cnnkit.attacks import FGSM
-    from cnnkit.train.inference import open_model
+    from cnnkit.runs import open_model
 
     other = untrained_run("fastnet", in_chans=1, input_size=8)  # same task, untrained weights
     out = tmp_path / "cmp"
@@ -142,22 +141,16 @@ def test_compare_attacks_another_run_on_the_same_images(digits_run, digits_image
     assert code == 2 and err.count("\n") == 1 and "same task" in err
 
 
-def test_eps_is_shown_as_typed_in_papers_units():
-    from cnnkit.cli.attack import _eps_text
-
-    assert [_eps_text(e) for e in (0.1, 16 / 255, 8 / 255, 0.2, 0.123456)] == ["0.1", "16/255", "8/255", "0.2", "0.1235"]
-
-
 def _fail_late(monkeypatch, seen: list) -> None:
     """The page writer, the last step of every invocation, fails as a full disk would; ``seen`` gets what was written."""
-    import cnnkit.cli.explain._common as common
+    import cnnkit.reports.attacks as attack_pages
     from cnnkit.errors import OutputError
 
     def fail(folder, *args, **kwargs):
         seen.append((folder.name, sorted(p.name for p in folder.iterdir())))
         raise OutputError("cannot write the report (simulated: disk full)")
 
-    monkeypatch.setattr(common, "write_page", fail)
+    monkeypatch.setattr(attack_pages, "write_page", fail)
 
 
 def test_a_failed_attack_leaves_nothing_behind(digits_run, digits_images, run_cli, capsys, tmp_path, monkeypatch):
@@ -236,18 +229,3 @@ def test_universal_shows_progress_unless_quiet(digits_run, run_cli, capsys, tmp_
     assert results["fit_images"] == 16 and 0 <= results["fooling_rate"] <= 1
     code, stdout, err = run_cli([*args, "--out", str(tmp_path / "q"), "--quiet"], capsys)
     assert code == 0 and err == ""
-
-
-def test_titles_and_json_numbers_are_readable():
-    from cnnkit.attacks import BIM, FGSM, PGD, DeepFool
-    from cnnkit.cli.attack import _rounded, _title
-
-    assert _title("FGSM", FGSM(eps=8 / 255)) == "FGSM, L∞ ε = 8/255 (0.0314)"
-    assert _title("PGD-L2", PGD(norm="2", eps=0.5, steps=10)) == "PGD-L2, L2 ε = 0.5, 10 steps"
-    assert _title("BIM", BIM(eps=0.1)) == "BIM, L∞ ε = 0.1"
-    assert _title("DeepFool", DeepFool()).startswith("DeepFool, minimum L2 norm")
-    accuracy = float(torch.tensor(8 / 25))  # a float32 mean: 0.3199999928474426
-    rounded = _rounded({"a": [accuracy, 8 / 255, 0.05, 1e-7], "n": 3, "flag": True, "none": None, "t": (0.5,)})
-    assert rounded == {"a": [0.32, 0.03137255, 0.05, 1e-7], "n": 3, "flag": True, "none": None, "t": [0.5]}
-    assert torch.tensor(rounded["a"][0]).item() == accuracy  # nothing the float32 value held is lost
-    assert math.isnan(_rounded(float("nan")))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnkit.explain.landscape import LandscapeResult, loss_line
-from cnnkit.train.inference import dataset_for, open_model
+from cnnkit.runs import dataset_for, open_model
 
 
 def test_line_writes_plot_json_and_page_equal_to_the_library(digits_run, tmp_path, run_cli, capsys) -> None:

@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from cnnkit.cli.import_weights import DEPRECATED_OUT
 from cnnkit.interop.import_weights import RANGES
 from cnnkit.models import create_model
-from cnnkit.train.rundir import load_run
+from cnnkit.runs import load_run
 
 
 def _lenet(**kw: int) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 
 from cnnkit.errors import ConfigError
 from cnnkit.explain.class_model import class_model, class_model_config
-from cnnkit.train.inference import dataset_for, open_model
+from cnnkit.runs import dataset_for, open_model
 
 
 def test_class_models_score_their_class_above_real_images(digits_run: Path) -> None:

@@ -11,7 +11,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.explain.dream import deepdream
 from cnnkit.explain.layers import activations
 from cnnkit.explain.maximize import layer_energy
-from cnnkit.train.inference import open_model
+from cnnkit.runs import open_model
 
 
 def test_dream_on_a_photo_of_another_size_amplifies_the_layer(digits_run: Path) -> None:

@@ -51,14 +51,14 @@ def test_gradcam_on_reused_in_place_modules_equals_the_formula(reuse_model, reus
 
 def test_default_layer_is_the_last_spatial_one(reuse_model, reuse_images):
     assert default_layer(reuse_model, reuse_images) == "pool"  # 3x3: still spatial
-    from cnnkit.train.inference import open_model
+    from cnnkit.runs import open_model
 
     lenet = open_model("lenet5").model
     assert default_layer(lenet, torch.rand(1, 1, 28, 28)) == "features.5"
 
 
 def test_resnet18_in_place_relus():
-    from cnnkit.train.inference import open_model
+    from cnnkit.runs import open_model
 
     model = open_model("resnet18", input_size=16).model
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

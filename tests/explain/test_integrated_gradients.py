@@ -63,7 +63,7 @@ def test_linear_model_is_exact_and_complete():
 
 
 def test_completeness_on_a_trained_network(digits_run):
-    from cnnkit.train.inference import open_model, sample_images
+    from cnnkit.runs import open_model, sample_images
 
     run = open_model(digits_run)
     x, y = sample_images(run, 24, seed=0)

@@ -10,7 +10,7 @@ import torch
 from cnnkit.explain.ascent import AscentConfig
 from cnnkit.explain.invert import correlation, invert, invert_layers
 from cnnkit.explain.layers import activations
-from cnnkit.train.inference import open_model, sample_images
+from cnnkit.runs import open_model, sample_images
 
 
 def test_correlation_matches_numpy() -> None:

@@ -155,7 +155,7 @@ def test_result_round_trips_through_json(data, tmp_path) -> None:
 
 
 def test_digits_run_sits_in_a_basin(digits_run) -> None:
-    from cnnkit.train.inference import dataset_for, open_model
+    from cnnkit.runs import dataset_for, open_model
 
     run = open_model(digits_run)
     result = loss_line(run.model, dataset_for(run), points=5, subset=200)

@@ -8,7 +8,7 @@ import torch
 
 from cnnkit.errors import ConfigError
 from cnnkit.explain.filters import conv_layers, layer_filters
-from cnnkit.train.inference import open_model
+from cnnkit.runs import open_model
 from cnnkit.viz.grids import plot_filters
 
 

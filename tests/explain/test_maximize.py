@@ -13,7 +13,7 @@ from cnnkit.explain.ascent import AscentConfig, image_centre
 from cnnkit.explain.layers import activations
 from cnnkit.explain.maximize import maximize, unit_activation
 from cnnkit.layers.normalize import Normalize
-from cnnkit.train.inference import dataset_for, open_model
+from cnnkit.runs import dataset_for, open_model
 
 
 def test_maximised_unit_beats_every_digit_at_the_same_norm(digits_run: Path) -> None:

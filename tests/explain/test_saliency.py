@@ -79,7 +79,7 @@ def test_a_bad_target_is_one_clear_error(reuse_model, reuse_images, target, mess
 
 
 def test_resnet18_with_in_place_relus_runs_and_matches_per_image():
-    from cnnkit.train.inference import open_model
+    from cnnkit.runs import open_model
 
     model = open_model("resnet18", input_size=16).model
     x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

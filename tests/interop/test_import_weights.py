@@ -13,7 +13,7 @@ from cnnkit.errors import ConfigError, OutputError, WeightsError
 from cnnkit.interop.import_weights import check_run_name, default_run_name, import_weights, read_classes
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model
-from cnnkit.train.rundir import load_run
+from cnnkit.runs import load_run
 
 MNIST = {"data": "mnist"}  # classes, channels, size and statistics; no image is read
 

@@ -15,7 +15,7 @@ import torch
 from cnnkit import __version__
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.interop import OnnxExport, export_onnx, read_onnx_metadata
-from cnnkit.train.rundir import ModelInfo, load_run
+from cnnkit.runs import ModelInfo, load_run
 
 MODELS = {"lenet5": (1, 28), "resnet18": (3, 32)}  # name: (in_chans, input_size)
 

@@ -22,17 +22,21 @@ from torch import Tensor, nn
 
 from cnnkit.attacks.base import Attack, AttackResult
 from cnnkit.errors import ConfigError
-from cnnkit.modes import frozen
+from cnnkit.modes import device_of, frozen
 
 __all__ = ["RobustnessCurve", "predict", "robustness_curve", "run_attack"]
 
 
 def predict(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> Tensor:
     """The model's top-1 classes for pixels x (N, C, H, W) in [0, 1], in batches, (N,)."""
+    from cnnkit.runs.evaluation import for_each_batch
+
     _check_batch_size(batch_size)
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    with frozen(model), torch.no_grad():
-        preds = [model(x[i:i + batch_size].to(device)).argmax(1) for i in range(0, len(x), batch_size)]
+    device = device_of(model)
+    preds: list[Tensor] = []
+    with frozen(model):
+        for_each_batch(model, ((x[i:i + batch_size], None) for i in range(0, len(x), batch_size)),
+                       lambda _images, _labels, logits: preds.append(logits.argmax(1)), device=device)
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long, device=device)
 
 

@@ -29,7 +29,7 @@ def evaluate_run(
     out: Optional[Path] = typer.Option(None, help="Where to write the confusion matrix (default: the run)."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    from cnnkit.train.evaluate_run import evaluate_run_dir
+    from cnnkit.runs.evaluation import evaluate_run_dir
 
     report = evaluate_run_dir(run, data=data, data_dir=data_dir, split=split, tta=tta, out=out)
     if as_json:

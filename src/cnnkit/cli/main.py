@@ -97,5 +97,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, *, code: int = 2) -> None:
-    print(f"cnnkit: error: {message}", file=sys.stderr)
+    print(f"cnnkit: error: {_one_line(message)}", file=sys.stderr)
     sys.exit(code)
+
+
+# Every character that ends a line for str.splitlines, shown escaped: a message quoting what a
+# file held (a key "\x1e", a name with a newline) stays one line.
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    """The message on one line, whatever it quotes."""
+    return message.rstrip("\n").translate(_LINE_BREAKS)

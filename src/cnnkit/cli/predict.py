@@ -27,8 +27,8 @@ def predict(
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    from cnnkit.train.predict import predict_files
-    from cnnkit.train.rundir import load_run
+    from cnnkit.runs.prediction import predict_files
+    from cnnkit.runs.format import load_run
 
     predictions = predict_files(load_run(run), images, top_k=top_k)
     if as_json:

@@ -176,7 +176,7 @@ def image_centre(model: nn.Module, like: Tensor) -> Tensor:
 
 def input_shape(model: nn.Module, input_size: int | tuple[int, int] | None) -> tuple[int, int, int]:
     """(C, H, W) of a synthesised image: channels from the Normalize layer or first convolution; the size
-    given, else the ``input_size`` a loaded run's model carries (train.rundir.load_run sets it)."""
+    given, else the ``input_size`` a loaded run's model carries (cnnkit.runs.load_run sets it)."""
     if input_size is None:
         input_size = getattr(model, "input_size", None)
     if input_size is None:

@@ -8,7 +8,7 @@ wrongly shaped or unusable tensor is reported by name and shape. The run directo
 written under a temporary name and renamed once it loads back with ``load_run``.
 
 Nothing typed or read is trusted: every size is checked against the range a run may hold
-(the limits of ``train.rundir``) before any model exists, then the model is built once on the
+(the limits of ``runs.format``) before any model exists, then the model is built once on the
 meta device (no memory) to check its size and that it runs on the input, and only then for
 real. A file with NaN or infinite values is refused by tensor name: ``load_run`` refuses such
 a run, and a network with them only ever gives NaN.
@@ -34,7 +34,7 @@ from cnnkit.errors import CnnkitError, ConfigError, OutputError, WeightsError
 from cnnkit.files import MIB, read_text
 from cnnkit.interop.safe_load import read_state_dict, weights_format
 from cnnkit.schema import Fields
-from cnnkit.train.rundir import MAX_CHANS, MAX_CLASSES, MAX_INPUT_SIZE, MAX_PARAMETERS, free_run_name
+from cnnkit.runs.format import MAX_CHANS, MAX_CLASSES, MAX_INPUT_SIZE, MAX_PARAMETERS, free_run_name
 
 __all__ = [
     "ImportResult", "KeyReport", "RANGES", "check_run_name", "default_run_name", "import_weights",
@@ -180,7 +180,7 @@ def default_run_name(architecture: str, parent: str | os.PathLike[str]) -> str:
 class ImportResult:
     """A run directory made from imported weights, as ``load_run`` reads it back."""
 
-    run: Any                        # cnnkit.train.rundir.Run
+    run: Any                        # cnnkit.runs.Run
     report: KeyReport
     source: Path
     format: str                     # safetensors, zip or pickle
@@ -408,24 +408,21 @@ def _check_free(out: Path) -> None:
 
 
 def _write_run(out: Path, network: nn.Module, info: Any) -> Any:
-    """Write the run into a partial directory, check it loads back identically, rename it to ``out``."""
-    from cnnkit.train import rundir
+    """Write the run as ``cnnkit train`` does (a partial directory, ``write_model``, rename to ``out``)."""
+    from cnnkit.runs.format import Run, finish_run_dir, load_run, prepare_run_dir, write_model
 
-    partial = rundir.prepare_run_dir(out.parent, out.name)
+    partial = prepare_run_dir(out.parent, out.name)
     try:
-        rundir.save_model(partial, network, info)
-        run = rundir.load_run(partial)  # what every later command will see
-        written, expected = run.network.state_dict(), network.state_dict()
-        if written.keys() != expected.keys() or not all(torch.equal(written[k], expected[k]) for k in expected):
-            raise OutputError(f"the weights written to {out} read back differently; check the disk and retry")
+        write_model(partial, network, info)  # read back and compared: what every later command will see
+        run = load_run(partial)
         try:
-            final = rundir.finish_run_dir(partial)
+            final = finish_run_dir(partial)
         except OSError as err:
             raise OutputError(f"cannot create {out} ({err.strerror}); choose another --out") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return rundir.Run(path=final, model=run.model, info=run.info)
+    return Run(path=final, model=run.model, info=run.info)
 
 
 def import_weights(
@@ -454,7 +451,7 @@ def import_weights(
     initial values (seeded by ``seed``).
     """
     from cnnkit.models import create_model, get_model_entry
-    from cnnkit.train.rundir import ModelInfo
+    from cnnkit.runs.format import ModelInfo
 
     file, out = Path(file), Path(out)
     get_model_entry(architecture)  # an unknown name fails before the file is read

@@ -32,8 +32,8 @@ from torch import nn
 from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes
 from cnnkit.errors import CnnkitError, ConfigError, DataError, ExportError, OutputError
-from cnnkit.train.rundir import ModelInfo, Run, load_run
-from cnnkit.train.runlock import lock_if_inside
+from cnnkit.runs.format import ModelInfo, Run, load_run
+from cnnkit.runs.lock import lock_if_inside
 
 __all__ = ["INPUT_NAME", "ONNX_FILE", "OUTPUT_NAME", "OnnxExport", "export_onnx", "read_onnx_metadata"]
 

@@ -39,7 +39,7 @@ from cnnkit.files import GIB, check_regular_file
 __all__ = ["MAX_WEIGHTS_BYTES", "read_state_dict", "weights_format"]
 
 _WRAPPERS = ("state_dict", "model_state_dict", "model")  # checkpoint keys that hold the state dict
-# The largest network a run may hold (rundir.MAX_PARAMETERS, 2e9 float32: 8 GiB) in float64;
+# The largest network a run may hold (runs.format.MAX_PARAMETERS, 2e9 float32: 8 GiB) in float64;
 # a bigger file is a checkpoint with optimiser state beside the weights, or not weights at all.
 MAX_WEIGHTS_BYTES = 16 * GIB
 _METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}  # zip compression PyTorch cannot read

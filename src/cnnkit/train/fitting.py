@@ -37,11 +37,11 @@ from cnnkit.errors import CheckpointError, CnnkitError, ConfigError
 from cnnkit.schema import Fields
 from cnnkit.train.checkpoint import STATE_INFO_FILE, Checkpoint, has_checkpoint, load_checkpoint
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.device import resolve_amp, resolve_device
+from cnnkit.device import resolve_amp, resolve_device
 from cnnkit.train.distributed import Distributed, distributed_session, is_main_process
 from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
-from cnnkit.train.runlock import RunLock, run_lock
-from cnnkit.train.rundir import CONFIG_FILE, MODEL_FILE, REPORT_FILE, finish_run_dir, free_run_name, prepare_run_dir
+from cnnkit.runs.lock import RunLock, run_lock
+from cnnkit.runs.format import CONFIG_FILE, MODEL_FILE, REPORT_FILE, finish_run_dir, free_run_name, prepare_run_dir
 from cnnkit.train.task import ClassificationTask, Task
 from cnnkit.train.trainer import Trainer, TrainingDiverged
 

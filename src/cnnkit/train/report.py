@@ -15,10 +15,11 @@ from torch import nn
 from cnnkit.data import load_dataset
 from cnnkit.errors import RunDirError
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.device import cpu_name, resolve_device
-from cnnkit.train.evaluation import Evaluation, evaluate
-from cnnkit.train.runlock import run_lock
-from cnnkit.train.rundir import CONFIG_FILE, REPORT_FILE, ModelInfo, load_run, read_metrics
+from cnnkit.device import cpu_name, resolve_device
+from cnnkit.runs.evaluation import Evaluation, evaluate
+from cnnkit.runs.lock import run_lock
+from cnnkit.runs.format import CONFIG_FILE, REPORT_FILE, ModelInfo, load_run
+from cnnkit.runs.metrics import read_metrics
 from cnnkit.train.schedule import lr_factor
 from cnnkit.viz import (
     ReportSection,

@@ -21,7 +21,7 @@ import torch
 from cnnkit import __version__
 from cnnkit.errors import CheckpointError
 from cnnkit.train.checkpoint import Checkpoint, save_checkpoint
-from cnnkit.train.rundir import keep_metrics_before
+from cnnkit.runs.metrics import keep_metrics_before
 
 if TYPE_CHECKING:
     from cnnkit.train.trainer import Trainer

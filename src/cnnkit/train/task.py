@@ -34,9 +34,9 @@ from cnnkit.layers import Normalize
 from cnnkit.layers.reference import use_reference_ops
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.train.config import TrainConfig
-from cnnkit.train.evaluation import Evaluation, evaluate
+from cnnkit.runs.evaluation import Evaluation, evaluate
 from cnnkit.train.report import MISTAKES_SHOWN, build_report
-from cnnkit.train.rundir import ModelInfo, save_model
+from cnnkit.runs.format import ModelInfo, write_model
 
 __all__ = ["Built", "ClassificationTask", "Task", "aux_logits", "task_for"]
 
@@ -228,5 +228,5 @@ class ClassificationTask:
             input_size=spec.image_size[0], mean=list(spec.mean), std=list(spec.std), dataset=config.data,
             training=training,
         )
-        save_model(run_dir, built.network, info)
+        write_model(run_dir, built.network, info)
         build_report(run_dir, model=built.model, info=info, config=config, test_set=test_set, evaluation=evaluation)

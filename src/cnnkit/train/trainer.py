@@ -29,7 +29,7 @@ from cnnkit.train.distributed import Distributed
 from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
 from cnnkit.train.optim import make_optimizer
 from cnnkit.train.progress import TrainProgress
-from cnnkit.train.rundir import append_metrics
+from cnnkit.runs.metrics import append_metrics
 from cnnkit.train.schedule import make_scheduler
 from cnnkit.train.task import Task
 

@@ -55,9 +55,9 @@ def landscape_command(
 
     from cnnkit.cli.explain._common import OutputFolder, StepBar, write_page
     from cnnkit.explain.landscape import LandscapeConfig, landscape
-    from cnnkit.train.device import resolve_device
+    from cnnkit.device import resolve_device
     from cnnkit.train.distributed import distributed_session
-    from cnnkit.train.inference import open_model
+    from cnnkit.runs.opening import open_model
 
     config = LandscapeConfig(dims=dims, points=points, span=_parse_span(span), subset=subset,
                              batch_size=batch_size, seed=seed)
@@ -96,7 +96,7 @@ def _parse_span(text: str) -> tuple[float, float]:
 
 def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path], split: str) -> Any:
     """The split in memory (the library picks the subset), or the subset read from an image folder."""
-    from cnnkit.train.inference import dataset_for, sample_images
+    from cnnkit.runs.datasets import dataset_for, sample_images
 
     dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
     if hasattr(dataset, "images"):

@@ -1,9 +1,12 @@
-"""The run directory, the hand-off between every stage (DESIGN.md):
+"""The run directory as a format, the hand-off between every stage (DESIGN.md):
 
     config.json  model.safetensors  model.json  metrics.jsonl  report.html  *.png
 
-``load_run`` rebuilds the trained model from the directory alone, with its input
-normalisation as the first layer, so every later command feeds it pixels in [0, 1].
+A run is written into ``.NAME.partial`` and renamed when complete (``prepare_run_dir``,
+``finish_run_dir``); ``write_model`` is how both ``cnnkit train`` and ``cnnkit import-weights``
+put the weights and model.json there. ``load_run`` rebuilds the trained model from the
+directory alone, with its input normalisation as the first layer, so every later command
+feeds it pixels in [0, 1].
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from safetensors.torch import load_file, save
 from cnnkit import __version__
 from cnnkit.atomic import atomic_write_bytes, atomic_write_text
 from cnnkit.errors import CnnkitError, OutputError, RunDirError
-from cnnkit.files import MIB, check_regular_file, parse_json, read_json, read_text
+from cnnkit.files import MIB, check_regular_file, read_json
 from cnnkit.layers import Normalize
 from cnnkit.schema import Fields
 
@@ -34,22 +37,17 @@ __all__ = [
     "CONFIG_FILE",
     "MODEL_FILE",
     "MODEL_INFO_FILE",
-    "METRICS_FILE",
     "REPORT_FILE",
     "prepare_run_dir",
     "sized_model",
     "finish_run_dir",
-    "save_model",
+    "write_model",
     "load_run",
-    "append_metrics",
-    "keep_metrics_before",
-    "read_metrics",
 ]
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
 MODEL_INFO_FILE = "model.json"
-METRICS_FILE = "metrics.jsonl"
 REPORT_FILE = "report.html"
 
 MODEL_FORMAT = 1                   # model.json's layout; a newer cnnkit writing format 2 is refused clearly
@@ -58,7 +56,6 @@ MAX_CHANS = 64
 MAX_INPUT_SIZE = 4096              # pixels a side
 MAX_PARAMETERS = 2_000_000_000     # 8 GB of float32: more is a damaged model.json, not a model
 _MODEL_INFO_BYTES = 16 * MIB       # 100,000 class names fit easily
-_METRICS_BYTES = 256 * MIB
 
 
 @dataclass(frozen=True)
@@ -115,6 +112,9 @@ def check_model_info(values: dict[str, Any], *, source: str, error: type[CnnkitE
         )
     fields.text("architecture", values.get("architecture"), max_len=100)
     kwargs = fields.mapping("kwargs", values.get("kwargs"), max_items=100)
+    bad_key = next((k for k in kwargs if not (k.isidentifier() and len(k) <= 100)), None)
+    if bad_key is not None:
+        raise fields.fail("kwargs", "constructor argument names (Python identifiers)", bad_key)
     classes = fields.texts("classes", values.get("classes"), min_len=1, max_len=MAX_CLASSES)
     in_chans = fields.integer("in_chans", values.get("in_chans"), 1, MAX_CHANS)
     input_size = fields.integer("input_size", values.get("input_size"), 1, MAX_INPUT_SIZE)
@@ -189,11 +189,25 @@ def finish_run_dir(partial: Path) -> Path:
     return final
 
 
-def save_model(run_dir: Path, network: torch.nn.Module, info: ModelInfo) -> None:
-    """Write model.safetensors (the network's weights, contiguous) and model.json."""
+def write_model(run_dir: Path, network: torch.nn.Module, info: ModelInfo) -> None:
+    """Write model.safetensors (the network's weights, contiguous) and model.json, then read both
+    back: what every later command will load must be exactly what was written."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
     atomic_write_bytes(run_dir / MODEL_FILE, save(tensors, metadata={"architecture": info.architecture}))
     atomic_write_text(run_dir / MODEL_INFO_FILE, info.to_json())
+    try:
+        written = load_file(run_dir / MODEL_FILE)
+    except (SafetensorError, OSError) as err:
+        raise OutputError(f"the weights written to {run_dir} cannot be read back ({err}); check the disk") from None
+    same = written.keys() == tensors.keys() and all(_same_bytes(written[k], tensors[k]) for k in tensors)
+    if not same or ModelInfo.from_file(run_dir / MODEL_INFO_FILE) != info:
+        raise OutputError(f"the model written to {run_dir} reads back differently; check the disk and retry")
+
+
+def _same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit (NaN included), dtype and shape too."""
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
+        a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
 
 
 def load_run(path: str | Path, *, device: torch.device | str = "cpu") -> Run:
@@ -266,57 +280,3 @@ def sized_model(network: torch.nn.Module, info: ModelInfo, device: torch.device 
     model = torch.nn.Sequential(Normalize(info.mean, info.std), network).to(device).eval()
     model.input_size = info.input_size
     return model
-
-
-def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    """Append one epoch's record to metrics.jsonl (a whole line per write, flushed)."""
-    with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-
-
-def keep_metrics_before(run_dir: Path, epoch: int) -> None:
-    """Rewrite metrics.jsonl without the records of ``epoch`` and later (resume redoes them)."""
-    path = Path(run_dir) / METRICS_FILE
-    records = [r for r in read_metrics(run_dir) if r.get("epoch", 0) < epoch] if path.is_file() else []
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch records of metrics.jsonl, each checked; a torn last line (killed mid-write) is skipped."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        raise RunDirError(f"{Path(run_dir)} has no {METRICS_FILE}; is it a run directory made by 'cnnkit train'?")
-    lines = read_text(path, what="metrics file", max_bytes=_METRICS_BYTES, error=RunDirError).splitlines()
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if number == len(lines) and not _parses(line):
-            break
-        source = f"{path} line {number}"
-        record = parse_json(line, source=source, error=RunDirError, max_depth=4)
-        records.append(check_metrics_record(record, source=source))
-    return records
-
-
-def _parses(line: str) -> bool:
-    try:
-        json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def check_metrics_record(record: Any, *, source: str) -> dict[str, Any]:
-    """One metrics.jsonl record: an object with an integer epoch and numbers (or null) for the rest."""
-    fields = Fields(source, RunDirError, hint="remove the line or restore the file")
-    if not isinstance(record, dict):
-        raise fields.kind("a record", record, "a JSON object")
-    fields.integer("epoch", record.get("epoch"), 1, 10**6)
-    for key, value in record.items():
-        if not isinstance(key, str) or len(key) > 100:
-            raise fields.fail("a key", "a short name", key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise fields.kind(key, value, "a number")
-    return record

@@ -15,11 +15,12 @@ import pytest
 
 from cnnkit.cli.main import main
 from cnnkit.errors import OutputError
-from cnnkit.train.runlock import LOCK_FILE, RunInUseError, lock_if_inside, run_lock
+from cnnkit.runs import RunInUseError, run_lock
+from cnnkit.runs.lock import LOCK_FILE, lock_if_inside
 
 _HOLD = """
 import sys, time
-from cnnkit.train.runlock import run_lock
+from cnnkit.runs import run_lock
 with run_lock(sys.argv[1], "test holder"):
     print("held", flush=True)
     time.sleep(60)
@@ -85,7 +86,7 @@ def test_nested_holders_in_one_process_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_folder_that_cannot_be_written_is_one_clear_error(tmp_path: Path, monkeypatch) -> None:
-    import cnnkit.train.runlock as runlock
+    import cnnkit.runs.lock as runlock
 
     real_open = os.open
 

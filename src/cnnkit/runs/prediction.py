@@ -11,7 +11,7 @@ import torch
 from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
 from cnnkit.errors import ConfigError
 from cnnkit.modes import device_of
-from cnnkit.train.rundir import ModelInfo, Run
+from cnnkit.runs.format import ModelInfo, Run
 
 __all__ = ["Prediction", "preprocess", "predict_files"]
 

@@ -2,8 +2,7 @@
 
 ``explain`` and ``attacks`` start here. ``open_model`` accepts what their CLI commands accept
 as RUN: a run directory (trained weights) or a registered model name (fresh, seeded weights,
-for looking at an untrained network). ``frozen`` is the promise both packages make to the
-caller: the model's mode and ``requires_grad`` flags are the same after a call as before.
+for looking at an untrained network).
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from cnnkit.data import is_folder_dataset, load_dataset
 from cnnkit.errors import ConfigError, RunDirError
-from cnnkit.modes import frozen  # re-exported: explain and attacks import it from cnnkit.modes
 from cnnkit.schema import MAX_SEED, shown
-from cnnkit.train.config import TrainConfig
-from cnnkit.train.predict import preprocess
-from cnnkit.train.rundir import CONFIG_FILE, ModelInfo, Run, load_run, sized_model
+from cnnkit.runs.format import ModelInfo, Run, load_run, sized_model
+from cnnkit.runs.prediction import preprocess
 
-__all__ = ["check_images", "frozen", "load_images", "open_model", "sample_images"]
+__all__ = ["check_images", "check_seed", "load_images", "open_model"]
 
 # Fresh networks get these statistics (ImageNet's for colour, mid-grey for one channel), so a
 # registered name behaves like a run trained on typical data.
@@ -62,7 +58,7 @@ def open_model(
     kwargs: dict = {"in_chans": chans, "input_size": size}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    _check_seed(seed)
+    check_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = create_model(entry.name, **kwargs)
@@ -75,7 +71,8 @@ def open_model(
     return Run(path=None, model=sized_model(network, info, device), info=info)
 
 
-def _check_seed(seed: int) -> None:
+def check_seed(seed: int) -> None:
+    """A seed is an integer in [0, MAX_SEED] (what torch.Generator.manual_seed takes)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed (--seed) must be an integer in [0, {MAX_SEED:,}], got {shown(seed)}")
 
@@ -102,7 +99,7 @@ def check_images(x: Tensor, info: ModelInfo, *, name: str = "x") -> Tensor:
     if x.dim() != 4 or tuple(x.shape[1:]) != expected:
         raise ConfigError(
             f"{name} has shape {tuple(x.shape)}, but the model takes (N, {', '.join(map(str, expected))}); "
-            "load image files with cnnkit.train.inference.load_images, which converts and resizes them"
+            "load image files with cnnkit.runs.load_images, which converts and resizes them"
         )
     if x.numel() and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
         raise ConfigError(
@@ -117,58 +114,3 @@ def load_images(paths: Sequence[str | Path], info: ModelInfo) -> Tensor:
     if not paths:
         raise ConfigError("no image given; pass one or more PNG/JPEG files")
     return torch.stack([preprocess(p, info) for p in paths])
-
-
-def sample_images(
-    run: Run,
-    count: int,
-    *,
-    data: str | None = None,
-    data_dir: str | Path | None = None,
-    split: str = "test",
-    seed: int = 0,
-) -> tuple[Tensor, Tensor]:
-    """``count`` images (seeded random choice) and labels from the run's dataset, pixels in [0, 1].
-
-    ``data`` defaults to the dataset the run was trained on, read from the same place.
-    """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigError(f"count must be an integer >= 1 image, got {shown(count)}")
-    _check_seed(seed)
-    dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
-    generator = torch.Generator().manual_seed(seed)
-    chosen = torch.randperm(len(dataset), generator=generator)[: min(count, len(dataset))]
-    if hasattr(dataset, "images"):
-        x, y = dataset.images[chosen], dataset.labels[chosen]
-    else:
-        from cnnkit.data.folders import FolderDataset
-
-        subset = FolderDataset([dataset.samples[i] for i in chosen.tolist()], dataset.spec,
-                               image_size=dataset.image_size, num_workers=0)
-        x, y = next(subset.batches(len(subset)))
-    return x.float().div_(255), y
-
-
-def dataset_for(run: Run, *, data: str | None = None, data_dir: str | Path | None = None, split: str = "test"):  # type: ignore[no-untyped-def]
-    """The dataset split that fits ``run``'s model: its own by default (read from where it was trained),
-    checked against model.json; ``cnnkit eval``, ``explain`` and ``attack`` all load their images here."""
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-    name = data or run.info.dataset
-    if name is None:
-        owner = f"{run.path} records no dataset (its weights were imported)" if run.path is not None else (
-            "a registered model name has no dataset")
-        raise ConfigError(f"{owner}; pass --data NAME")
-    if data_dir is None and name == run.info.dataset and run.path is not None and (run.path / CONFIG_FILE).is_file():
-        data_dir = TrainConfig.from_file(run.path / CONFIG_FILE).data_dir
-    size = run.info.input_size
-    dataset = load_dataset(name, split, data_dir=data_dir, image_size=size if is_folder_dataset(name) else None)
-    spec = dataset.spec
-    shape, expected = (spec.in_chans, *spec.image_size), (run.info.in_chans, size, size)
-    if spec.num_classes != len(run.info.classes) or shape != expected:
-        raise ConfigError(
-            f"{name} has {spec.num_classes} classes of {'x'.join(map(str, shape))} images, but the "
-            f"{'run' if run.path is not None else 'model'} "
-            f"predicts {len(run.info.classes)} classes of {'x'.join(map(str, expected))} images; pick a matching --data"
-        )
-    return dataset

@@ -8,7 +8,7 @@ from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from cnnkit.data.memory import MemoryDataset
 from cnnkit.data.spec import DatasetSpec
-from cnnkit.train.evaluation import evaluate
+from cnnkit.runs import evaluate
 
 
 class _LookupModel(torch.nn.Module):

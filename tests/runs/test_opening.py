@@ -11,8 +11,8 @@ from PIL import Image
 
 from cnnkit.data import load_dataset
 from cnnkit.errors import ConfigError, RunDirError
-from cnnkit.train.inference import check_images, load_images, open_model, sample_images
-from cnnkit.train.rundir import load_run
+from cnnkit.runs import check_images, load_images, open_model, sample_images
+from cnnkit.runs import load_run
 
 
 def test_a_run_directory_opens_as_load_run_does(digits_run: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -140,7 +140,7 @@ def test_garbage_in_metrics_jsonl_is_one_line_in_report(run_copy: Path, capsys, 
 
 
 def test_a_torn_last_metrics_line_is_skipped(run_copy: Path) -> None:
-    from cnnkit.train.rundir import read_metrics
+    from cnnkit.runs import read_metrics
 
     path = run_copy / "metrics.jsonl"
     whole = path.read_text()
@@ -198,6 +198,8 @@ def test_mutated_model_json_is_one_line_or_works(digits_run: Path, tmp_path: Pat
 
     @settings(max_examples=150)
     @given(key=st.sampled_from(sorted(original) + ["extra"]), value=st.one_of(_VALUES, _DEEP))
+    @example(key="kwargs", value={"\x1e": None})  # a line separator for str.splitlines, found by this test
+    @example(key="architecture", value="lenet5\u2028fastnet")
     def check(key: str, value: Any) -> None:
         _write_mutated(run / "model.json", original, key, value)
         err = io.StringIO()
