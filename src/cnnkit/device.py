@@ -26,7 +26,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+        raise ConfigError("device='cuda' (--device cuda) asked for, but PyTorch sees no CUDA GPU; use device='cpu'")
     return torch.device(name)
 
 
@@ -51,7 +51,7 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if _cpu_has_native_bf16() else None
     if mode == "fp16" and device.type != "cuda":
-        raise ConfigError("--amp fp16 needs a CUDA GPU; on the CPU use --amp bf16 or --amp off")
+        raise ConfigError("amp='fp16' (--amp fp16) needs a CUDA GPU; on the CPU use amp 'bf16' or 'off'")
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 

@@ -39,8 +39,8 @@ def test_flags_reach_the_config_and_config_json_re_runs_it(run_cli, capsys, capt
     (["--adversarial", "pgd", "--eps", "-0.1"], "must be in (0, 1]"),
     (["--adversarial", "bim", "--eps", "0.1"], "unknown adversarial training method 'bim'"),
     (["--adversarial", "fgsm", "--eps", "0.1", "--adv-ratio", "2"], "must be in [0, 1]"),
-    (["--adversarial", "pgd"], "needs --eps"),
-    (["--eps", "0.1"], "--eps applies to adversarial training only"),
+    (["--adversarial", "pgd"], "needs adv_eps (--eps)"),
+    (["--eps", "0.1"], "(--eps) applies to adversarial training only"),
 ])
 def test_bad_adversarial_flags_print_one_line_and_exit_2(run_cli, capsys, captured, args, message) -> None:
     code, out, err = run_cli(["train", *args], capsys)

@@ -53,14 +53,14 @@ def test_config_round_trips_and_resolves_the_papers_defaults(tmp_path) -> None:
 @pytest.mark.parametrize(("values", "message"), [
     (dict(adversarial="pgd", adv_eps=-0.1), "must be in \\(0, 1\\]"),
     (dict(adversarial="pgd", adv_eps=1.5), "must be in \\(0, 1\\]"),
-    (dict(adversarial="pgd"), "needs --eps"),
+    (dict(adversarial="pgd"), r"adversarial='pgd' needs adv_eps \(--eps\)"),  # the field, then its flag
     (dict(adversarial="cw", adv_eps=0.1), "unknown adversarial training method 'cw'"),
     (dict(adversarial="fgsm", adv_eps=0.1, adv_ratio=1.5), "adv_ratio .* must be in \\[0, 1\\]"),
     (dict(adversarial="pgd", adv_eps=0.1, adv_ratio=-0.1), "adv_ratio .* must be in \\[0, 1\\]"),
     (dict(adversarial="pgd", adv_eps=0.1, adv_steps=0), r"adv_steps \(--adv-steps\) must be an integer in \[1, 1,000\]"),
     (dict(adversarial="pgd", adv_eps=0.1, adv_alpha=0.0), "adv_alpha .* must be in \\(0, 1\\]"),
-    (dict(adversarial="fgsm", adv_eps=0.1, adv_steps=3), "--adv-steps applies to --adversarial pgd only"),
-    (dict(adv_eps=0.1), "--eps applies to adversarial training only"),
+    (dict(adversarial="fgsm", adv_eps=0.1, adv_steps=3), r"adv_steps \(--adv-steps\) applies to adversarial='pgd' \(--adversarial pgd\) only"),
+    (dict(adv_eps=0.1), r"adv_eps \(--eps\) applies to adversarial training only"),
 ])
 def test_config_refuses_bad_adversarial_settings(values, message) -> None:
     with pytest.raises(ConfigError, match=message):

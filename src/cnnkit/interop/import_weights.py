@@ -284,7 +284,7 @@ def _given_inputs(
 
     kwargs = dict(model_kwargs or {})
     if len(kwargs) > _MAX_KWARGS or not all(isinstance(k, str) for k in kwargs):
-        raise ConfigError(f"--model-kwargs: give at most {_MAX_KWARGS} named options")
+        raise ConfigError(f"model_kwargs (--model-kwargs): give at most {_MAX_KWARGS} named options")
     sizes = {"num_classes": num_classes, "in_chans": in_chans, "input_size": input_size}
     for name, value in sizes.items():
         if name in kwargs and value is not None:
@@ -326,7 +326,7 @@ def _fill_from_file(architecture: str, inputs: _Inputs, state: Mapping[str, Any]
             architecture, known, "num_classes", _meta_state(architecture, known)  # the model's default
         )
         if sizes["num_classes"] is None:
-            raise ConfigError(f"cannot tell how many classes {file} was made for; give --num-classes or --classes")
+            raise ConfigError(f"cannot tell how many classes {file} was made for; give num_classes (--num-classes) or classes (--classes)")
     if sizes["in_chans"] is None:
         sizes["in_chans"] = _infer(architecture, known, "in_chans", state) or entry.in_chans
     if sizes["input_size"] is None:

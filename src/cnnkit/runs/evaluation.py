@@ -202,7 +202,7 @@ def evaluate_run_dir(
     dataset_name = data or run.info.dataset
     spec = dataset.spec
     if tta and not spec.hflip:
-        raise ConfigError(f"--tta flips images, which changes the class in {dataset_name}; drop --tta")
+        raise ConfigError(f"tta (--tta) flips images, which changes the class in {dataset_name}; set it off")
     out_dir = Path(out) if out is not None else run.path
     with lock_if_inside(run.path, out_dir, "cnnkit eval"):
         return _evaluate_into(run, dataset, dataset_name, split, out_dir, tta=tta, device=torch_device)

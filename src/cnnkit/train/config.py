@@ -131,25 +131,25 @@ class TrainConfig:
         self._check_adversarial()
 
     def _check_adversarial(self) -> None:
-        given = [flag for name, flag in _ADV_FLAGS.items() if getattr(self, name) is not None]
+        given = [name for name in _ADV_FLAGS if getattr(self, name) is not None]
         if self.adversarial is None:
             if given:
-                raise ConfigError(f"{given[0]} applies to adversarial training only; "
-                                  "add --adversarial fgsm or --adversarial pgd")
+                raise ConfigError(f"{_with_flag(given[0])} applies to adversarial training only; "
+                                  "set adversarial (--adversarial) to fgsm or pgd")
             return
         if self.adversarial not in ADVERSARIAL_METHODS:
-            raise ConfigError(f"unknown adversarial training method {self.adversarial!r}; "
+            raise ConfigError(f"adversarial (--adversarial): unknown adversarial training method {shown(self.adversarial)}; "
                               f"choose one of {', '.join(ADVERSARIAL_METHODS)}")
         eps = self.adv_eps
         if eps is None:
-            raise ConfigError(f"--adversarial {self.adversarial} needs --eps, the L-inf radius in pixels of [0, 1] "
-                              "(e.g. --eps 0.1 for Fashion-MNIST, 0.031 = 8/255 for CIFAR)")
+            raise ConfigError(f"adversarial={self.adversarial!r} needs adv_eps (--eps), the L-inf radius in pixels of "
+                              "[0, 1] (e.g. 0.1 for Fashion-MNIST, 0.031 = 8/255 for CIFAR)")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
             raise ConfigError(f"adv_eps (--eps) must be in (0, 1] (pixel units of [0, 1]), got {eps!r}")
         if self.adversarial == "fgsm":
             for name in ("adv_steps", "adv_alpha"):
                 if getattr(self, name) is not None:
-                    raise ConfigError(f"{_ADV_FLAGS[name]} applies to --adversarial pgd only; "
+                    raise ConfigError(f"{_with_flag(name)} applies to adversarial='pgd' (--adversarial pgd) only; "
                                       "FGSM takes one step of size eps")
         if self.adv_steps is not None:
             Fields("", ConfigError).integer("adv_steps (--adv-steps)", self.adv_steps, 1, 1000)

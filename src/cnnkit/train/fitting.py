@@ -178,7 +178,7 @@ def _run(
         device = ddp.device
         amp = resolve_amp(config.amp, device)
         if config.batch_size % ddp.world:
-            raise ConfigError(f"--batch-size {config.batch_size} does not split over {ddp.world} processes")
+            raise ConfigError(f"batch_size (--batch-size) {config.batch_size} does not split over {ddp.world} processes")
         if checkpoint is not None and checkpoint.meta.get("world") != ddp.world:
             raise CheckpointError(
                 f"{run_dir} was trained by {checkpoint.meta.get('world')} process(es); resume it with as many "

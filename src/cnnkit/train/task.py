@@ -171,7 +171,7 @@ class ClassificationTask:
         if device.type == "cuda" and isinstance(train_set, MemoryDataset):  # on the GPU once: no copies per batch
             train_set, test_set = train_set.to(device), test_set.to(device)
         if config.tta and not train_set.spec.hflip:
-            raise ConfigError(f"--tta flips images, which changes the class in {config.data}; drop --tta")
+            raise ConfigError(f"tta (--tta) flips images, which changes the class in {config.data}; set it off")
         return train_set, test_set
 
     def build(self, config: TrainConfig, train_set: Dataset, device: torch.device) -> Built:
