@@ -1,11 +1,11 @@
-"""The rich progress bar of training: epoch, loss, the task's metrics and items/s; silent with --quiet."""
+"""What the training bar says: epoch, loss, the task's metrics and items/s, on cnnkit's one
+progress bar (one line per epoch); silent with --quiet."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from cnnkit.progress import ProgressBar
 
 __all__ = ["TrainProgress"]
 
@@ -15,46 +15,27 @@ class TrainProgress:
 
     def __init__(self, *, enabled: bool, epochs: int) -> None:
         self.epochs = epochs
-        self._bar = (
-            Progress(
-                TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-                BarColumn(bar_width=16),
-                TimeElapsedColumn(),
-                TextColumn("loss {task.fields[loss]:.4f} {task.fields[shown]}"),
-                TextColumn("{task.fields[speed]:>6.0f} img/s"),
-                TextColumn("{task.fields[test]}"),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            if enabled
-            else None
-        )
-        self._task = None
+        self._bar = ProgressBar("train", unit="", enabled=enabled, counts=False, width=16)
+        self._status = ""
 
     def __enter__(self) -> TrainProgress:
-        if self._bar is not None:
-            self._bar.__enter__()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(kind, err, tb)
+        self._bar.__exit__(kind, err, tb)
 
     def start_epoch(self, epoch: int, steps: int) -> None:
-        if self._bar is not None:
-            self._task = self._bar.add_task(
-                "train", total=steps, epoch=epoch, epochs=self.epochs, loss=0.0, shown="", speed=0.0, test=""
-            )
+        self._bar.start(f"epoch {epoch}/{self.epochs}", steps)
 
     def update(self, steps_done: int, *, loss: float, metrics: dict[str, float], speed: float) -> None:
         """Steps done in the epoch, the running mean loss, the task's training metrics and the speed."""
-        if self._bar is not None:
-            self._bar.update(self._task, completed=steps_done, loss=loss, shown=_shown(metrics, "train_"), speed=speed)
+        self._status = f"loss {loss:.4f} {_shown(metrics, 'train_')} {speed:>6.0f} img/s"
+        self._bar.update(steps_done, status=self._status)
 
     def end_epoch(self, *, test: dict[str, float]) -> None:
         """The epoch's test metric, shown at the bar's end."""
-        if self._bar is not None and test:
-            self._bar.update(self._task, test=_shown(test, "test_", label="test "))
+        if test:
+            self._bar.update(status=f"{self._status} {_shown(test, 'test_', label='test ')}")
 
 
 def _shown(metrics: dict[str, float], prefix: str, label: str = "") -> str:
