@@ -54,7 +54,7 @@ def landscape_command(
     from dataclasses import replace
 
     from cnnkit.cli.explain._common import OutputFolder, StepBar, write_page
-    from cnnkit.explain.landscape import LandscapeConfig, landscape
+    from cnnkit.explain.landscape import LandscapeConfig, loss_landscape
     from cnnkit.train.device import resolve_device
     from cnnkit.train.distributed import distributed_session
     from cnnkit.train.inference import open_model
@@ -66,7 +66,7 @@ def landscape_command(
         images = _data(run, config, data, data_dir, split)
         output = OutputFolder(run, source, "landscape", out)  # every rank checks it, so all fail alike
         with StepBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
-            result = landscape(run.model, images, config, progress=bar.update)
+            result = loss_landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
         result = replace(result, model=run.info.architecture, extra={

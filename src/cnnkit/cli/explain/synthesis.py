@@ -97,8 +97,8 @@ def maximize(
 ) -> None:
     from cnnkit.errors import ConfigError
     from cnnkit.explain.layers import activations
-    from cnnkit.explain.maximize import DEFAULT_MAXIMIZE, unit_activation, unit_count
-    from cnnkit.explain.maximize import maximize as run_maximize
+    from cnnkit.explain.synthesis.maximization import DEFAULT_MAXIMIZE, unit_activation, unit_count
+    from cnnkit.explain.synthesis.maximization import maximize as run_maximize
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_synthesised
 
@@ -154,7 +154,7 @@ def invert(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    from cnnkit.explain.invert import DEFAULT_INVERT, correlation, invert_layers
+    from cnnkit.explain.synthesis.inversion import DEFAULT_INVERT, correlation, invert_layers
     from cnnkit.explain.layers import find_layer
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_inversions
@@ -191,7 +191,7 @@ def classes(
 ) -> None:
     import torch
 
-    from cnnkit.explain.class_model import (
+    from cnnkit.explain.synthesis.class_models import (
         class_model,
         class_model_config,
         class_targets,
@@ -238,7 +238,7 @@ def dream(
 ) -> None:
     from cnnkit.data.images import image_to_tensor, load_image
     from cnnkit.errors import ConfigError
-    from cnnkit.explain.dream import deepdream
+    from cnnkit.explain.synthesis.dream import deepdream
     from cnnkit.explain.layers import find_layer
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_before_after

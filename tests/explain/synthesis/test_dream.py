@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.dream import deepdream
+from cnnkit.explain.synthesis.dream import deepdream
 from cnnkit.explain.layers import activations
-from cnnkit.explain.maximize import layer_energy
+from cnnkit.explain.synthesis.maximization import layer_energy
 from cnnkit.train.inference import open_model
 
 

@@ -5,7 +5,7 @@ Gradient ascent on the photo itself, on the mean square of a layer's activations
 logit), with three tricks of the original: *octaves* (start on a small copy of the photo and go
 up by ``octave_scale``, carrying the detail found so far, so patterns appear at several
 scales), a random *jitter* (roll) per step, and *normalised steps* x += lr * g / mean|g|, so one
-learning rate fits every layer. Each octave is one call of the shared loop (explain/ascent.py).
+learning rate fits every layer. Each octave is one call of the shared loop (synthesis/ascent.py).
 
 A layer objective runs the network only up to that layer, so convolutional layers take a photo
 of any size. A class objective needs the whole network: when the photo is not the model's input
@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, Progress, ascend
+from cnnkit.explain.synthesis.ascent import AscentConfig, Progress, ascend
 from cnnkit.explain.layers import activations
-from cnnkit.explain.maximize import layer_energy
+from cnnkit.explain.synthesis.maximization import layer_energy
 
 __all__ = ["deepdream"]
 

@@ -1,20 +1,11 @@
-"""Loss landscapes along filter-normalised random directions (Li et al., 2018, arXiv:1712.09913).
+"""The loss-landscape grid (Li et al., 2018, arXiv:1712.09913): ``loss_landscape``, ``loss_line``, ``loss_surface``.
 
 The loss of a trained network is evaluated at ``theta + alpha * d1`` (a line, 1D) or
-``theta + alpha * d1 + beta * d2`` (a surface, 2D), where ``d1`` and ``d2`` are Gaussian random
-directions in weight space. Plain random directions make landscapes of different networks
-incomparable: scaling a filter before a ReLU or BatchNorm changes nothing about the function,
-but changes how far a fixed step moves it. Li et al. therefore rescale each *filter* of the
-direction to the norm of the matching filter of the weights (filter normalisation),
-``d_ij <- d_ij / ||d_ij|| * ||theta_ij||``, so ``alpha = 1`` moves every filter by its own size.
-
-As in the paper's code (``ignore='biasbn'``), one-dimensional parameters (biases, BatchNorm
-weights and biases) get a zero direction, BatchNorm's running statistics are the trained
-ones, and the network is evaluated in eval mode. The loss is cross-entropy averaged over a
-seeded subset of images, accuracy is top-1 on the same subset.
-
-Under torchrun (an initialised ``torch.distributed`` process group) rank ``r`` of ``W``
-evaluates grid points ``r, r + W, ...``, and every rank ends with the whole grid.
+``theta + alpha * d1 + beta * d2`` (a surface, 2D), where ``d1`` and ``d2`` are filter-normalised
+Gaussian random directions in weight space (directions.py). BatchNorm's running statistics are
+the trained ones, and the network is evaluated in eval mode. The loss is cross-entropy averaged
+over a seeded subset of images, accuracy is top-1 on the same subset. Under torchrun the grid
+points are split across the ranks (ranks.py).
 """
 
 from __future__ import annotations
@@ -34,20 +25,19 @@ from torch import Tensor, nn
 from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import ConfigError, OutputError, RunDirError
 from cnnkit.schema import MAX_SEED, shown
+from cnnkit.explain.landscape.directions import filter_normalized_direction
+from cnnkit.explain.landscape.ranks import gather_points, max_over_ranks, rank_world
 from cnnkit.explain.layers import network_of
 from cnnkit.modes import device_of, frozen
 
 __all__ = [
     "LandscapeConfig",
     "LandscapeResult",
-    "filter_normalized_direction",
-    "landscape",
+    "loss_landscape",
     "loss_line",
     "loss_surface",
 ]
 
-# Added to a random filter's norm before dividing by it, as the paper's code does.
-_EPS = 1e-10
 _DIRECTIONS = ("Gaussian random directions with filter normalisation (Li et al., 2018): each filter "
                "(output channel or neuron) rescaled to its weights' norm; biases and BatchNorm "
                "parameters get zero (ignore='biasbn'); BatchNorm running statistics kept")
@@ -187,28 +177,7 @@ class LandscapeResult:
             raise RunDirError(f"{path} is not a loss-landscape JSON written by cnnkit ({err})") from None
 
 
-def filter_normalized_direction(model: nn.Module, *, generator: torch.Generator) -> list[Tensor]:
-    """A Gaussian direction with filter normalisation (Li et al., 2018), one tensor per parameter.
-
-    Each filter (first-axis slice: a conv's output channel, a linear layer's output neuron) of
-    the direction gets the norm of the same filter of the weights; parameters of one dimension
-    or less (biases, BatchNorm) get zeros. Drawn on the CPU from ``generator``, so the same seed
-    gives the same direction on every device and every rank.
-    """
-    direction = []
-    for p in model.parameters():
-        d = torch.randn(p.shape, generator=generator, dtype=torch.float32).to(device=p.device, dtype=p.dtype)
-        if p.dim() <= 1:
-            d.zero_()
-        else:
-            w_norm = p.detach().flatten(1).norm(dim=1)  # (out,)
-            d_norm = d.flatten(1).norm(dim=1)           # (out,)
-            d.mul_((w_norm / (d_norm + _EPS)).view(-1, *([1] * (p.dim() - 1))))
-        direction.append(d)
-    return direction
-
-
-def landscape(
+def loss_landscape(
     model: nn.Module,
     data: Any,
     config: LandscapeConfig,
@@ -226,7 +195,7 @@ def landscape(
     params = list(model.parameters())
     generator = torch.Generator().manual_seed(config.seed)
     axis = config.axis
-    rank, world = _rank_world()
+    rank, world = rank_world()
     grid = axis.numel() ** config.dims
     mine = range(rank, grid, world)
     started = time.perf_counter()
@@ -248,8 +217,8 @@ def landscape(
                     progress(done, len(mine))
         finally:
             torch._foreach_copy_(params, theta)  # exact: the trained weights, bit for bit
-    points = _gather(local, world)
-    seconds = _max_over_ranks(time.perf_counter() - started, world)
+    points = gather_points(local, world)
+    seconds = max_over_ranks(time.perf_counter() - started, world)
     loss = torch.full((grid,), math.nan, dtype=torch.float64)
     accuracy = torch.full((grid,), math.nan, dtype=torch.float64)
     for k, value, acc in points:
@@ -275,7 +244,7 @@ def loss_line(
 ) -> LandscapeResult:
     """1D loss landscape: loss and accuracy at ``theta + alpha * d`` (Li et al., 2018); (points,) grids."""
     config = LandscapeConfig(dims=1, points=points, span=tuple(span), subset=subset, batch_size=batch_size, seed=seed)
-    return landscape(model, data, config, progress=progress)
+    return loss_landscape(model, data, config, progress=progress)
 
 
 def loss_surface(
@@ -291,7 +260,7 @@ def loss_surface(
 ) -> LandscapeResult:
     """2D loss landscape at ``theta + alpha * d1 + beta * d2`` (Li et al., 2018); (points, points) grids."""
     config = LandscapeConfig(dims=2, points=points, span=tuple(span), subset=subset, batch_size=batch_size, seed=seed)
-    return landscape(model, data, config, progress=progress)
+    return loss_landscape(model, data, config, progress=progress)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -344,32 +313,4 @@ def _evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[
     n = len(y)
     return float(total) / n, float(correct) / n
 
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _gather(local: list[tuple[int, float, float]], world: int) -> list[tuple[int, float, float]]:
-    """Every rank's evaluated points, on every rank."""
-    if world == 1:
-        return local
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, local)
-    return [point for part in out for point in part]
-
-
-def _max_over_ranks(seconds: float, world: int) -> float:
-    if world == 1:
-        return seconds
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, seconds)
-    return max(out)
 

@@ -8,7 +8,7 @@ from scipy import ndimage
 from torch import nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import (
+from cnnkit.explain.synthesis.ascent import (
     AscentConfig,
     ascend,
     gaussian_blur,
