@@ -5,7 +5,8 @@ Grouped by family: ``attribution`` (saliency, SmoothGrad, Integrated Gradients, 
 ``(model, x, target)``; ``synthesis`` (activation maximisation, inversion, class models, DeepDream)
 shares one gradient-ascent loop, ``ascend``, configured by ``AscentConfig``; ``landscape`` holds
 loss landscapes. ``layers`` names and taps a network's layers, ``pictures`` gives its filters and
-feature maps. Every function leaves the caller's model as it found it.
+feature maps. Every function leaves the caller's model as it found it, and every one that reports
+progress calls ``progress(done, total)``.
 """
 
 from cnnkit.explain.attribution import completeness_error, gradcam, integrated_gradients, saliency, smoothgrad

@@ -216,13 +216,10 @@ class StepBar:
             self._progress.__exit__(*exc)  # type: ignore[union-attr]
 
     def update(self, done: int, total: int) -> None:
+        """The ``progress(done, total)`` callback every explain method and attack calls."""
         if self._progress is None:
             return
         if self._task is None:
             self._progress.__enter__()
             self._task = self._progress.add_task(self._label, total=total)
         self._progress.update(self._task, completed=done, total=total)  # a total may shrink (an early stop)
-
-    def steps(self, total: int):  # type: ignore[no-untyped-def]
-        """A ``progress(step, score)`` callback for the ascent loop, ``total`` steps in all."""
-        return lambda step, _score: self.update(step, total)

@@ -117,7 +117,7 @@ def maximize(
     config = _config(DEFAULT_MAXIMIZE, steps, lr=lr)
     with StepBar("maximize", enabled=not quiet) as bar:
         x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed,
-                         progress=bar.steps(config.steps))
+                         progress=bar.update)
     reached = unit_activation(source.model, x, layer, chosen).tolist()
     spatial = activations(source.model, x[:1], [layer])[layer].dim() > 2  # a unit is a channel: its map's mean
     unit_value = "mean activation" if spatial else "activation"
@@ -166,7 +166,7 @@ def invert(
     x, _, _ = pick_images(source, images, count, data, data_dir, seed)
     config = _config(DEFAULT_INVERT, steps)
     with StepBar("invert", enabled=not quiet) as bar:
-        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.steps(config.steps))
+        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.update)
     scores = [correlation(r[l], x) for l in range(len(layers))]
     text = "Each row: the original, then its reconstruction from each layer (shallow to deep); r is the " \
            "correlation with the original."
@@ -206,7 +206,7 @@ def classes(
     config = _config(class_model_config(source.info.input_size), steps, l2=l2)
     with StepBar("classes", enabled=not quiet) as bar:
         x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed,
-                        progress=bar.steps(config.steps))
+                        progress=bar.update)
     with torch.no_grad():
         probs = source.model(x).softmax(1)
     conf = [float(probs[k, t]) for k, t in enumerate(targets)]
@@ -258,7 +258,7 @@ def dream(
             with StepBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
                 y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
                               octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
-                              progress=bar.steps(octaves * steps))
+                              progress=bar.update)
             change = float((y - x).abs().mean())
             pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
                                           captions=("before", f"after (mean change {change:.3f})")))

@@ -47,7 +47,8 @@ def deepdream(
     """DeepDream (Mordvintsev et al., 2015) of photos x (N, C, H, W) in [0, 1], any size; returns (N, C, H, W).
 
     Give ``layer`` (amplify its activations) or ``target`` (a class index; then ``input_size``,
-    the model's image side, says what size the whole network takes).
+    the model's image side, says what size the whole network takes). ``progress(done, total)`` counts
+    the steps of every octave, ``total = octaves * steps_per_octave``.
     """
     if (layer is None) == (target is None):
         raise ConfigError("give exactly one of layer (amplify a layer) or target (amplify a class)")
@@ -97,7 +98,8 @@ def deepdream(
                                                             antialias=True)
         detail = F.interpolate(detail, size=shape, mode="bilinear", align_corners=False)
         start = (base + detail).clamp(0, 1)
-        step_of = None if progress is None else (lambda step, score, k=k: progress(k * steps_per_octave + step, score))
+        step_of = None if progress is None else (
+            lambda done, _, k=k: progress(k * steps_per_octave + done, octaves * steps_per_octave))
         out = ascend(model, start, objective, replace(config, seed=seed + k), progress=step_of)
         detail = out - base  # what this octave added, carried to the next
     return out
