@@ -2,7 +2,7 @@
 
     python benchmarks/explain_ascent_speed.py [--run /work/runs/fm-lenet5] [--units 64] [--steps 50] [--repeats 3]
 
-Both sides run the same shared loop (cnnkit.explain.ascent) with the same config and seed, so
+Both sides run the same shared loop (cnnkit.explain.synthesis.ascent) with the same config and seed, so
 they compute the same images (checked below); the batched side makes one forward and backward
 pass per step for all units, the sequential side one per unit per step. The peer is what a
 user writes with a per-unit tool: a loop over units. Defaults: the Fashion-MNIST LeNet-5 run,
@@ -19,8 +19,8 @@ import time
 import torch
 from _common import environment, summary, write_result
 
-from cnnkit.explain.ascent import AscentConfig
-from cnnkit.explain.maximize import maximize, unit_count
+from cnnkit.explain.synthesis.ascent import AscentConfig
+from cnnkit.explain.synthesis.maximization import maximize, unit_count
 from cnnkit.runs import open_model
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 from _common import environment, summary, write_result
 
-from cnnkit.explain.integrated_gradients import integrated_gradients
-from cnnkit.explain.saliency import saliency
-from cnnkit.explain.smoothgrad import smoothgrad, smoothgrad_gradient
+from cnnkit.explain.attribution.paths import integrated_gradients
+from cnnkit.explain.attribution.gradients import saliency
+from cnnkit.explain.attribution.gradients import smoothgrad, smoothgrad_gradient
 from cnnkit.runs import open_model, sample_images
 
 LENET_RUN = Path("/work/runs/fm-lenet5")

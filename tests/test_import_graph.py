@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cnnkit"
 # DESIGN lists runs after train, but train writes its runs through runs (and runs never imports
 # train), so runs comes first here; reports (the pages explain and attack write, the issue's
 # "reports" stage) stands after viz, whose figures it gathers.
-ORDER = ["errors", "_lazy", "atomic", "files", "schema", "modes", "device", "ops", "layers", "models", "data",
+ORDER = ["errors", "_lazy", "atomic", "files", "schema", "progress", "modes", "device", "ops", "layers", "models", "data",
          "runs", "train", "analysis", "explain", "attacks", "apps", "weights", "viz", "reports", "serve", "interop", "cli",
          "__main__"]
 # Arrows against the order that stay, each for a reason (see docs/architecture.md):

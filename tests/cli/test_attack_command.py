@@ -213,11 +213,11 @@ def test_out_is_not_a_folder_of_the_users_own(digits_run, run_cli, capsys, tmp_p
 
 
 def test_universal_shows_progress_unless_quiet(digits_run, run_cli, capsys, tmp_path, monkeypatch):
-    from cnnkit.cli.explain._common import StepBar
+    from cnnkit.progress import ProgressBar
 
     calls: list = []
-    update = StepBar.update
-    monkeypatch.setattr(StepBar, "update", lambda self, done, total: (calls.append((done, total)),
+    update = ProgressBar.update
+    monkeypatch.setattr(ProgressBar, "update", lambda self, done, total: (calls.append((done, total)),
                                                                         update(self, done, total)))
     args = ["attack", str(digits_run), "--method", "universal", "--xi", "0.3", "--fit-count", "16", "--count", "8"]
     code, stdout, err = run_cli([*args, "--out", str(tmp_path / "u")], capsys)

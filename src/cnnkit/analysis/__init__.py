@@ -1,9 +1,10 @@
 """Looking at a network without training it: per-layer shapes, parameters and multiply-adds
-(``summary``), and receptive fields (``receptive_field``)."""
+(``summary``, layer_table.py), receptive fields (``receptive_field``, fields.py) and the input
+shape both run on (``input_shape``, shapes.py)."""
 
-from cnnkit.analysis.input_shape import input_shape, parse_input
-from cnnkit.analysis.receptive_field import Field, FieldRow, ReceptiveFields, receptive_field
-from cnnkit.analysis.summary import Summary, SummaryRow, summary
+from cnnkit.analysis.shapes import input_shape, parse_input
+from cnnkit.analysis.fields import Field, FieldRow, ReceptiveFields, receptive_field
+from cnnkit.analysis.layer_table import Summary, SummaryRow, summary
 
 __all__ = [
     "Field",

@@ -84,7 +84,9 @@ def attack(
     check_count(count, "--count", high=1_000_000)
     check_count(fit_count, "--fit-count", high=1_000_000)
     check_count(seed, "--seed", low=0, high=MAX_SEED)
-    from cnnkit.cli.explain._common import OutputFolder, StepBar, open_source
+    from cnnkit.cli.explain._common import open_source
+    from cnnkit.progress import ProgressBar
+    from cnnkit.reports.pages import OutputFolder
 
     source = open_source(run, device)
     if compare and (physical or methods == ["universal"]):
@@ -116,7 +118,7 @@ def attack(
 
         named = {CATALOG[m].label: CATALOG[m].build(eps=eps_values[0], steps=steps, seed=seed) for m in methods}
         output = OutputFolder(source, run, "-".join(methods), out, group="attack")  # a bad --out fails before the work
-        with StepBar("attack", unit="images", enabled=not quiet) as bar:
+        with ProgressBar("attack", unit="images", enabled=not quiet) as bar:
             curve, others = write_robustness(output, source, run, named, eps_values, x, y, labelled=labelled,
                                              target=target, targeted=targeted, compared=compared,
                                              progress=bar.update)
@@ -203,7 +205,8 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
                out: Optional[Path], quiet: bool) -> None:
     """Fit a universal perturbation (Moosavi-Dezfooli et al., 2017) on training images, test on test images."""
     from cnnkit.attacks.norms import check_eps
-    from cnnkit.cli.explain._common import OutputFolder, StepBar
+    from cnnkit.progress import ProgressBar
+    from cnnkit.reports.pages import OutputFolder
     from cnnkit.errors import ConfigError
     from cnnkit.modes import device_of
     from cnnkit.reports.attacks import write_universal
@@ -215,7 +218,7 @@ def _universal(source: Any, run: str, *, xi: float, norm: str, fit_count: int, c
     output = OutputFolder(source, run, "universal", out, group="attack")
     x_fit, _ = sample_images(source, fit_count, data=data, data_dir=data_dir, split="train", seed=seed)
     x, y, _ = _images(source, None, count, data, data_dir, seed)
-    with StepBar("universal", unit="images", enabled=not quiet) as bar:  # images visited, over all passes
+    with ProgressBar("universal", unit="images", enabled=not quiet) as bar:  # images visited, over all passes
         found = write_universal(output, source, run, x_fit.to(device_of(source.model)), x, y, xi=xi, norm=norm,
                                 seed=seed, progress=bar.update)
     if not quiet:

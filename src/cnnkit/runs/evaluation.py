@@ -74,7 +74,7 @@ def predict_logits(
         logits = model(x)
         if tta:
             logits = 0.5 * (logits + model(torch.flip(x, dims=(-1,))))
-    return logits.float()
+    return logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
 
 
 def for_each_batch(
@@ -91,7 +91,7 @@ def for_each_batch(
 
     In eval mode without gradients (the caller's mode restored after). Images are moved to
     ``device`` (by default they stay where they are) and uint8 pixels become floats in [0, 1];
-    ``logits`` are float32. Training evaluation, attack predictions and the loss landscape
+    ``logits`` are float32 (float64 for a float64 model). Training evaluation, attack predictions and the loss landscape
     all run here and differ only in what they add up.
     """
     was_training = model.training

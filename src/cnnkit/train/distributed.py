@@ -37,6 +37,14 @@ class Distributed:
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
 
+    @classmethod
+    def current(cls) -> Distributed:
+        """This process's place in a process group already set up (``distributed_session``), or alone."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(rank=dist.get_rank(), world=dist.get_world_size(),
+                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        return cls()
+
     @property
     def enabled(self) -> bool:
         return self.world > 1

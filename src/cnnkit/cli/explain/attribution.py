@@ -18,11 +18,10 @@ from cnnkit.cli.explain._common import (
     OUT_OPT,
     RUN_ARG,
     SEED_OPT,
-    OutputFolder,
     open_source,
     pick_images,
-    write_page,
 )
+from cnnkit.reports.pages import OutputFolder, write_page
 
 METHOD_NAMES = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "ig": "Integrated Gradients", "gradcam": "Grad-CAM"}
 # Under each column's colour bar: what its value is, after the per-image scaling.
@@ -85,7 +84,7 @@ def filters(
     out: Optional[Path] = OUT_OPT,
     device: str = DEVICE_OPT,
 ) -> None:
-    from cnnkit.explain.filters import conv_layers, layer_filters
+    from cnnkit.explain.pictures import conv_layers, layer_filters
     from cnnkit.viz.grids import plot_filters
     from cnnkit.viz.report import ReportSection
 
@@ -114,7 +113,7 @@ def maps(
     out: Optional[Path] = OUT_OPT,
     device: str = DEVICE_OPT,
 ) -> None:
-    from cnnkit.explain.feature_maps import feature_maps
+    from cnnkit.explain.pictures import feature_maps
     from cnnkit.viz.feature_maps import plot_feature_maps
     from cnnkit.viz.grids import plot_image_grid
     from cnnkit.viz.report import ReportSection
@@ -188,11 +187,11 @@ def saliency(
 ) -> None:
     import torch
 
-    from cnnkit.explain.gradcam import default_layer, gradcam
-    from cnnkit.explain.integrated_gradients import completeness_error, integrated_gradients
+    from cnnkit.explain.attribution.cam import default_layer, gradcam
+    from cnnkit.explain.attribution.paths import completeness_error, integrated_gradients
     from cnnkit.explain.layers import find_layer
-    from cnnkit.explain.saliency import saliency as saliency_of
-    from cnnkit.explain.smoothgrad import smoothgrad
+    from cnnkit.explain.attribution.gradients import saliency as saliency_of
+    from cnnkit.explain.attribution.gradients import smoothgrad
     from cnnkit.viz.attribution import plot_attributions
     from cnnkit.viz.report import ReportSection
 

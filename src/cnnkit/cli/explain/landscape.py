@@ -53,8 +53,9 @@ def landscape_command(
 ) -> None:
     from dataclasses import replace
 
-    from cnnkit.cli.explain._common import OutputFolder, StepBar, write_page
-    from cnnkit.explain.landscape import LandscapeConfig, landscape
+    from cnnkit.progress import ProgressBar
+    from cnnkit.reports.pages import OutputFolder, write_page
+    from cnnkit.explain.landscape import LandscapeConfig, loss_landscape
     from cnnkit.device import resolve_device
     from cnnkit.train.distributed import distributed_session
     from cnnkit.runs.opening import open_model
@@ -65,8 +66,8 @@ def landscape_command(
         run = open_model(source, device=session.device)
         images = _data(run, config, data, data_dir, split)
         output = OutputFolder(run, source, "landscape", out)  # every rank checks it, so all fail alike
-        with StepBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
-            result = landscape(run.model, images, config, progress=bar.update)
+        with ProgressBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
+            result = loss_landscape(run.model, images, config, progress=bar.update)
         if not session.is_main:
             return
         result = replace(result, model=run.info.architecture, extra={

@@ -17,12 +17,11 @@ from cnnkit.cli.explain._common import (
     QUIET_OPT,
     RUN_ARG,
     SEED_OPT,
-    OutputFolder,
-    StepBar,
     open_source,
     pick_images,
-    write_page,
 )
+from cnnkit.progress import ProgressBar
+from cnnkit.reports.pages import OutputFolder, write_page
 
 MAXIMIZE_EXAMPLES = """
 \b
@@ -97,8 +96,8 @@ def maximize(
 ) -> None:
     from cnnkit.errors import ConfigError
     from cnnkit.explain.layers import activations
-    from cnnkit.explain.maximize import DEFAULT_MAXIMIZE, unit_activation, unit_count
-    from cnnkit.explain.maximize import maximize as run_maximize
+    from cnnkit.explain.synthesis.maximization import DEFAULT_MAXIMIZE, unit_activation, unit_count
+    from cnnkit.explain.synthesis.maximization import maximize as run_maximize
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_synthesised
 
@@ -115,9 +114,9 @@ def maximize(
         chosen = ["layer" if part.strip() == "layer" else part for part in units.split(",") if part.strip()]
         chosen = [u if u == "layer" else _int_list(u, "--units")[0] for u in chosen]
     config = _config(DEFAULT_MAXIMIZE, steps, lr=lr)
-    with StepBar("maximize", enabled=not quiet) as bar:
+    with ProgressBar("maximize", enabled=not quiet) as bar:
         x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed,
-                         progress=bar.steps(config.steps))
+                         progress=bar.update)
     reached = unit_activation(source.model, x, layer, chosen).tolist()
     spatial = activations(source.model, x[:1], [layer])[layer].dim() > 2  # a unit is a channel: its map's mean
     unit_value = "mean activation" if spatial else "activation"
@@ -154,7 +153,7 @@ def invert(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    from cnnkit.explain.invert import DEFAULT_INVERT, correlation, invert_layers
+    from cnnkit.explain.synthesis.inversion import DEFAULT_INVERT, correlation, invert_layers
     from cnnkit.explain.layers import find_layer
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_inversions
@@ -165,8 +164,8 @@ def invert(
         find_layer(source.model, name)  # unknown names fail before any image is read
     x, _, _ = pick_images(source, images, count, data, data_dir, seed)
     config = _config(DEFAULT_INVERT, steps)
-    with StepBar("invert", enabled=not quiet) as bar:
-        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.steps(config.steps))
+    with ProgressBar("invert", enabled=not quiet) as bar:
+        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.update)
     scores = [correlation(r[l], x) for l in range(len(layers))]
     text = "Each row: the original, then its reconstruction from each layer (shallow to deep); r is the " \
            "correlation with the original."
@@ -191,7 +190,7 @@ def classes(
 ) -> None:
     import torch
 
-    from cnnkit.explain.class_model import (
+    from cnnkit.explain.synthesis.class_models import (
         class_model,
         class_model_config,
         class_targets,
@@ -204,9 +203,9 @@ def classes(
     wanted = list(range(len(names))) if classes.strip() == "all" else _int_list(classes, "--classes")
     targets = class_targets(wanted, len(names))
     config = _config(class_model_config(source.info.input_size), steps, l2=l2)
-    with StepBar("classes", enabled=not quiet) as bar:
+    with ProgressBar("classes", enabled=not quiet) as bar:
         x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed,
-                        progress=bar.steps(config.steps))
+                        progress=bar.update)
     with torch.no_grad():
         probs = source.model(x).softmax(1)
     conf = [float(probs[k, t]) for k, t in enumerate(targets)]
@@ -238,7 +237,7 @@ def dream(
 ) -> None:
     from cnnkit.data.images import image_to_tensor, load_image
     from cnnkit.errors import ConfigError
-    from cnnkit.explain.dream import deepdream
+    from cnnkit.explain.synthesis.dream import deepdream
     from cnnkit.explain.layers import find_layer
     from cnnkit.viz.report import ReportSection
     from cnnkit.viz.synthesis import plot_before_after
@@ -255,10 +254,10 @@ def dream(
         pngs = []
         for k, path in enumerate(images):
             x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
-            with StepBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
+            with ProgressBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
                 y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
                               octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
-                              progress=bar.steps(octaves * steps))
+                              progress=bar.update)
             change = float((y - x).abs().mean())
             pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
                                           captions=("before", f"after (mean change {change:.3f})")))

@@ -1,4 +1,4 @@
-"""Integrated Gradients (Sundararajan, Taly & Yan, 2017, arXiv:1703.01365).
+"""Path methods of attribution: Integrated Gradients (Sundararajan, Taly & Yan, 2017, arXiv:1703.01365).
 
 The attribution of pixel i is (x_i - x'_i) times the path integral of dS_c/dx_i along the
 straight line from a baseline x' (black by default) to the image x:
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
 from cnnkit.schema import shown
-from cnnkit.explain.class_score import (
+from cnnkit.explain.attribution.class_score import (
     Target,
     auto_batch_size,
     check_batch,

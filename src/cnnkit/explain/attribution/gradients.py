@@ -1,9 +1,15 @@
-"""SmoothGrad: saliency averaged over noisy copies of the image (Smilkov et al., 2017, arXiv:1706.03825).
+"""Attribution by input gradients: gradient saliency (Simonyan, Vedaldi & Zisserman, 2013,
+arXiv:1312.6034) and SmoothGrad, the same gradient averaged over noisy copies of the image
+(Smilkov et al., 2017, arXiv:1706.03825).
+
+The class score S_c(x) is, near an image x, roughly linear: S_c(x') ~ w^T x' + b with
+w = dS_c/dx. The magnitude of w says which pixels change the score most; the saliency map
+keeps, per pixel, the largest magnitude over the colour channels.
 
 Raw gradients fluctuate sharply from pixel to pixel because the score's derivative does.
-Averaging the gradient over n copies x + N(0, sigma^2), sigma a fraction (10-20 %) of the
-image's value range x_max - x_min, removes most of that noise. The n * N noisy rows are
-evaluated in chunks of ``batch_size`` rows, each one forward and one backward pass.
+SmoothGrad averages the gradient over n copies x + N(0, sigma^2), sigma a fraction (10-20 %)
+of the image's value range x_max - x_min, which removes most of that noise. The n * N noisy
+rows are evaluated in chunks of ``batch_size`` rows, each one forward and one backward pass.
 """
 
 from __future__ import annotations
@@ -13,20 +19,45 @@ from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
 from cnnkit.schema import shown
-from cnnkit.explain.class_score import (
+from cnnkit.explain.attribution.class_score import (
     Target,
     auto_batch_size,
     check_batch,
     per_image_target,
     score_gradient,
 )
-from cnnkit.explain.saliency import saliency_map
 from cnnkit.modes import frozen
 
-__all__ = ["smoothgrad", "smoothgrad_gradient"]
+__all__ = ["input_gradient", "saliency", "saliency_map", "smoothgrad", "smoothgrad_gradient"]
 
 
 MAX_SAMPLES = 10_000  # Smilkov et al. find little change past 50
+
+
+def input_gradient(model: nn.Module, x: Tensor, target: Target = None) -> Tensor:
+    """dS_c/dx, the raw gradient of the class logit with respect to the pixels, (N, C, H, W) (Simonyan et al., 2013)."""
+    x = check_batch(x)
+    with frozen(model):
+        grad, _, _ = score_gradient(model, x, target)
+    return grad
+
+
+def saliency_map(grad: Tensor, *, abs: bool = True) -> Tensor:
+    """Per pixel, the channel of largest |gradient|: |value| with ``abs``, else its sign kept, (N, H, W) (Simonyan et al., 2013)."""
+    if abs:
+        return grad.abs().amax(1)                                    # (N, H, W)
+    channel = grad.abs().argmax(1, keepdim=True)                     # (N, 1, H, W)
+    return grad.gather(1, channel)[:, 0]                             # (N, H, W)
+
+
+def saliency(model: nn.Module, x: Tensor, target: Target = None, *, abs: bool = True) -> Tensor:
+    """Image-specific class saliency max_c |dS_c/dx| per pixel, (N, H, W) (Simonyan et al., 2013).
+
+    ``x`` is (N, C, H, W) pixels in [0, 1] on the model's device; ``target`` an int, an (N,)
+    tensor of classes, or None for each image's predicted class. With ``abs=False`` each
+    pixel keeps the sign of its largest-magnitude channel.
+    """
+    return saliency_map(input_gradient(model, x, target), abs=abs)
 
 
 def smoothgrad_gradient(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.class_model import class_model, class_model_config
+from cnnkit.explain.synthesis.class_models import class_model, class_model_config
 from cnnkit.runs import dataset_for, open_model
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, Progress, ascend, image_centre
+from cnnkit.explain.synthesis.ascent import AscentConfig, Progress, ascend, image_centre
 from cnnkit.explain.layers import activations
 
 __all__ = ["DEFAULT_INVERT", "correlation", "invert", "invert_layers"]

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, Progress, ascend, input_shape
-from cnnkit.explain.maximize import start_images
+from cnnkit.explain.synthesis.ascent import AscentConfig, Progress, ascend, input_shape
+from cnnkit.explain.synthesis.maximization import start_images
 
 __all__ = ["DEFAULT_CLASS_MODEL", "class_model", "class_model_config", "class_targets"]
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.class_score import Target, check_batch, resolve_target
+from cnnkit.explain.attribution.class_score import Target, check_batch, resolve_target
 from cnnkit.explain.layers import network_of, tap
 from cnnkit.modes import frozen
 

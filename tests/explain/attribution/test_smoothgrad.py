@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.saliency import saliency
-from cnnkit.explain.smoothgrad import smoothgrad, smoothgrad_gradient
+from cnnkit.explain.attribution.gradients import saliency
+from cnnkit.explain.attribution.gradients import smoothgrad, smoothgrad_gradient
 
 
 def test_one_noiseless_sample_is_saliency(reuse_model, reuse_images):

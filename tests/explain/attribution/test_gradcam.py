@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.gradcam import default_layer, gradcam
+from cnnkit.explain.attribution.cam import default_layer, gradcam
 
 
 def _formula(model, x, target, module, call=1):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, Progress, ascend, image_centre, input_shape
+from cnnkit.explain.synthesis.ascent import AscentConfig, Progress, ascend, image_centre, input_shape
 from cnnkit.explain.layers import activations
 
 __all__ = ["DEFAULT_MAXIMIZE", "Unit", "layer_energy", "maximize", "start_images", "unit_activation", "unit_count"]

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from cnnkit.analysis.input_shape import input_shape
+from cnnkit.analysis.shapes import input_shape
 from cnnkit.errors import ConfigError
 
 __all__ = ["Field", "FieldRow", "ReceptiveFields", "receptive_field"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.saliency import input_gradient, saliency
+from cnnkit.explain.attribution.gradients import input_gradient, saliency
 
 
 def _reference_gradient(reference_forward, model, x, target):

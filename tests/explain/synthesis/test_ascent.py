@@ -8,7 +8,7 @@ from scipy import ndimage
 from torch import nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import (
+from cnnkit.explain.synthesis.ascent import (
     AscentConfig,
     ascend,
     gaussian_blur,
@@ -91,6 +91,14 @@ def test_ascend_keeps_the_norm_and_leaves_the_model_as_found() -> None:
     assert not model[1][0].weight.requires_grad and model[1][0].bias.requires_grad
     assert model[1][0].weight.grad is None and model[1][0].bias.grad is None
 
+
+def test_progress_is_called_with_steps_done_and_steps_in_all() -> None:
+    """The one progress signature of cnnkit.explain: progress(done, total), as the landscape grid calls it."""
+    model = _tiny_model()
+    seen: list[tuple[int, int]] = []
+    ascend(model, torch.rand(2, 1, 6, 6, dtype=torch.float64), lambda x: model(x)[:, 0], AscentConfig(steps=4),
+           progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 def test_one_normalised_sgd_step_matches_plain_autograd() -> None:
     """DeepDream's step x + lr g / mean|g|, per example, against torch.autograd.grad."""

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.dream import deepdream
+from cnnkit.explain.synthesis.dream import deepdream
 from cnnkit.explain.layers import activations
-from cnnkit.explain.maximize import layer_energy
+from cnnkit.explain.synthesis.maximization import layer_energy
 from cnnkit.runs import open_model
 
 
@@ -68,7 +68,7 @@ def test_a_network_built_for_one_size_dreams_on_photos_of_another() -> None:
 
 def test_progress_counts_every_step_of_every_octave(digits_run: Path) -> None:
     run = open_model(str(digits_run))
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     deepdream(run.model, torch.rand(1, 1, 12, 10), layer="features.0", octaves=3, steps_per_octave=4,
-              progress=lambda step, score: seen.append(step))
-    assert seen == list(range(1, 13))
+              progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(done, 12) for done in range(1, 13)]

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnkit.analysis.input_shape import input_shape
-from cnnkit.analysis.receptive_field import Field, trace_fields
+from cnnkit.analysis.shapes import input_shape
+from cnnkit.analysis.fields import Field, trace_fields
 from cnnkit.errors import ConfigError
 
 __all__ = ["Summary", "SummaryRow", "summary"]

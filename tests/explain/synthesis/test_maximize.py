@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, image_centre
+from cnnkit.explain.synthesis.ascent import AscentConfig, image_centre
 from cnnkit.explain.layers import activations
-from cnnkit.explain.maximize import maximize, unit_activation
+from cnnkit.explain.synthesis.maximization import maximize, unit_activation
 from cnnkit.layers.normalize import Normalize
 from cnnkit.runs import dataset_for, open_model
 

@@ -5,7 +5,7 @@ Gradient ascent on the photo itself, on the mean square of a layer's activations
 logit), with three tricks of the original: *octaves* (start on a small copy of the photo and go
 up by ``octave_scale``, carrying the detail found so far, so patterns appear at several
 scales), a random *jitter* (roll) per step, and *normalised steps* x += lr * g / mean|g|, so one
-learning rate fits every layer. Each octave is one call of the shared loop (explain/ascent.py).
+learning rate fits every layer. Each octave is one call of the shared loop (synthesis/ascent.py).
 
 A layer objective runs the network only up to that layer, so convolutional layers take a photo
 of any size. A class objective needs the whole network: when the photo is not the model's input
@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.ascent import AscentConfig, Progress, ascend
+from cnnkit.explain.synthesis.ascent import AscentConfig, Progress, ascend
 from cnnkit.explain.layers import activations
-from cnnkit.explain.maximize import layer_energy
+from cnnkit.explain.synthesis.maximization import layer_energy
 
 __all__ = ["deepdream"]
 
@@ -47,7 +47,8 @@ def deepdream(
     """DeepDream (Mordvintsev et al., 2015) of photos x (N, C, H, W) in [0, 1], any size; returns (N, C, H, W).
 
     Give ``layer`` (amplify its activations) or ``target`` (a class index; then ``input_size``,
-    the model's image side, says what size the whole network takes).
+    the model's image side, says what size the whole network takes). ``progress(done, total)`` counts
+    the steps of every octave, ``total = octaves * steps_per_octave``.
     """
     if (layer is None) == (target is None):
         raise ConfigError("give exactly one of layer (amplify a layer) or target (amplify a class)")
@@ -97,7 +98,8 @@ def deepdream(
                                                             antialias=True)
         detail = F.interpolate(detail, size=shape, mode="bilinear", align_corners=False)
         start = (base + detail).clamp(0, 1)
-        step_of = None if progress is None else (lambda step, score, k=k: progress(k * steps_per_octave + step, score))
+        step_of = None if progress is None else (
+            lambda done, _, k=k: progress(k * steps_per_octave + done, octaves * steps_per_octave))
         out = ascend(model, start, objective, replace(config, seed=seed + k), progress=step_of)
         detail = out - base  # what this octave added, carried to the next
     return out

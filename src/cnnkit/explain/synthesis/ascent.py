@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 Objective = Callable[[Tensor], Tensor]  # x (N, C, H, W) -> score (N,) to maximise
-Progress = Callable[[int, Tensor], None]  # (steps done, score (N,)) after each step
+Progress = Callable[[int, int], None]  # (steps done, steps in all) after each step
 
 
 MAX_STEPS = 100_000  # gradient steps: papers use hundreds to a few thousand
@@ -206,8 +206,9 @@ def ascend(
 
     ``objective`` takes the (jittered) batch and returns one score per example, (N,); it runs
     the model itself, so it may stop at a layer (``cnnkit.explain.layers.activations``).
-    ``centre`` is c of ``||x - c||`` (default: ``image_centre(model, x0)``). The model is used
-    frozen (eval mode, no parameter gradients) and left as the caller had it. Returns x (N, C, H, W).
+    ``centre`` is c of ``||x - c||`` (default: ``image_centre(model, x0)``). ``progress(done, total)``
+    is called after each step, ``total`` being ``config.steps``. The model is used frozen (eval mode,
+    no parameter gradients) and left as the caller had it. Returns x (N, C, H, W).
     """
     if x0.dim() != 4:
         raise ConfigError(f"the starting images must be a (N, C, H, W) batch, got shape {tuple(x0.shape)}")
@@ -247,5 +248,5 @@ def ascend(
                 elif config.box:
                     x.clamp_(0, 1)
             if progress is not None:
-                progress(step, score.detach())
+                progress(step, config.steps)
     return x.detach()

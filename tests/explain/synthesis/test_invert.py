@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cnnkit.explain.ascent import AscentConfig
-from cnnkit.explain.invert import correlation, invert, invert_layers
+from cnnkit.explain.synthesis.ascent import AscentConfig
+from cnnkit.explain.synthesis.inversion import correlation, invert, invert_layers
 from cnnkit.explain.layers import activations
 from cnnkit.runs import open_model, sample_images
 

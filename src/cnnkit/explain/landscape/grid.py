@@ -1,20 +1,11 @@
-"""Loss landscapes along filter-normalised random directions (Li et al., 2018, arXiv:1712.09913).
+"""The loss-landscape grid (Li et al., 2018, arXiv:1712.09913): ``loss_landscape``, ``loss_line``, ``loss_surface``.
 
 The loss of a trained network is evaluated at ``theta + alpha * d1`` (a line, 1D) or
-``theta + alpha * d1 + beta * d2`` (a surface, 2D), where ``d1`` and ``d2`` are Gaussian random
-directions in weight space. Plain random directions make landscapes of different networks
-incomparable: scaling a filter before a ReLU or BatchNorm changes nothing about the function,
-but changes how far a fixed step moves it. Li et al. therefore rescale each *filter* of the
-direction to the norm of the matching filter of the weights (filter normalisation),
-``d_ij <- d_ij / ||d_ij|| * ||theta_ij||``, so ``alpha = 1`` moves every filter by its own size.
-
-As in the paper's code (``ignore='biasbn'``), one-dimensional parameters (biases, BatchNorm
-weights and biases) get a zero direction, BatchNorm's running statistics are the trained
-ones, and the network is evaluated in eval mode. The loss is cross-entropy averaged over a
-seeded subset of images, accuracy is top-1 on the same subset.
-
-Under torchrun (an initialised ``torch.distributed`` process group) rank ``r`` of ``W``
-evaluates grid points ``r, r + W, ...``, and every rank ends with the whole grid.
+``theta + alpha * d1 + beta * d2`` (a surface, 2D), where ``d1`` and ``d2`` are filter-normalised
+Gaussian random directions in weight space (directions.py). BatchNorm's running statistics are
+the trained ones, and the network is evaluated in eval mode. The loss is cross-entropy averaged
+over a seeded subset of images, accuracy is top-1 on the same subset. Under torchrun the grid
+points are split across the ranks with the trainer's torchrun helpers (train/distributed.py).
 """
 
 from __future__ import annotations
@@ -34,20 +25,18 @@ from torch import Tensor, nn
 from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import ConfigError, OutputError, RunDirError
 from cnnkit.schema import MAX_SEED, shown
+from cnnkit.explain.landscape.directions import filter_normalized_direction
 from cnnkit.explain.layers import network_of
 from cnnkit.modes import device_of, frozen
 
 __all__ = [
     "LandscapeConfig",
     "LandscapeResult",
-    "filter_normalized_direction",
-    "landscape",
+    "loss_landscape",
     "loss_line",
     "loss_surface",
 ]
 
-# Added to a random filter's norm before dividing by it, as the paper's code does.
-_EPS = 1e-10
 _DIRECTIONS = ("Gaussian random directions with filter normalisation (Li et al., 2018): each filter "
                "(output channel or neuron) rescaled to its weights' norm; biases and BatchNorm "
                "parameters get zero (ignore='biasbn'); BatchNorm running statistics kept")
@@ -187,28 +176,7 @@ class LandscapeResult:
             raise RunDirError(f"{path} is not a loss-landscape JSON written by cnnkit ({err})") from None
 
 
-def filter_normalized_direction(model: nn.Module, *, generator: torch.Generator) -> list[Tensor]:
-    """A Gaussian direction with filter normalisation (Li et al., 2018), one tensor per parameter.
-
-    Each filter (first-axis slice: a conv's output channel, a linear layer's output neuron) of
-    the direction gets the norm of the same filter of the weights; parameters of one dimension
-    or less (biases, BatchNorm) get zeros. Drawn on the CPU from ``generator``, so the same seed
-    gives the same direction on every device and every rank.
-    """
-    direction = []
-    for p in model.parameters():
-        d = torch.randn(p.shape, generator=generator, dtype=torch.float32).to(device=p.device, dtype=p.dtype)
-        if p.dim() <= 1:
-            d.zero_()
-        else:
-            w_norm = p.detach().flatten(1).norm(dim=1)  # (out,)
-            d_norm = d.flatten(1).norm(dim=1)           # (out,)
-            d.mul_((w_norm / (d_norm + _EPS)).view(-1, *([1] * (p.dim() - 1))))
-        direction.append(d)
-    return direction
-
-
-def landscape(
+def loss_landscape(
     model: nn.Module,
     data: Any,
     config: LandscapeConfig,
@@ -226,9 +194,11 @@ def landscape(
     params = list(model.parameters())
     generator = torch.Generator().manual_seed(config.seed)
     axis = config.axis
-    rank, world = _rank_world()
+    from cnnkit.train.distributed import Distributed  # the trainer's torchrun helpers, imported when used
+
+    ranks = Distributed.current()  # rank r of W evaluates points r, r + W, ...; every rank gets the whole grid
     grid = axis.numel() ** config.dims
-    mine = range(rank, grid, world)
+    mine = range(ranks.rank, grid, ranks.world)
     started = time.perf_counter()
     local: list[tuple[int, float, float]] = []
     with frozen(model), torch.no_grad():
@@ -248,8 +218,8 @@ def landscape(
                     progress(done, len(mine))
         finally:
             torch._foreach_copy_(params, theta)  # exact: the trained weights, bit for bit
-    points = _gather(local, world)
-    seconds = _max_over_ranks(time.perf_counter() - started, world)
+    points = [point for part in ranks.gather(local) for point in part]
+    seconds = max(ranks.gather(time.perf_counter() - started))
     loss = torch.full((grid,), math.nan, dtype=torch.float64)
     accuracy = torch.full((grid,), math.nan, dtype=torch.float64)
     for k, value, acc in points:
@@ -258,7 +228,7 @@ def landscape(
     return LandscapeResult(
         alphas=axis, betas=axis.clone() if config.dims == 2 else None, loss=loss.view(shape),
         accuracy=accuracy.view(shape), config=config, model=type(network_of(model)).__name__,
-        images=int(y.numel()), processes=world, seconds=seconds,
+        images=int(y.numel()), processes=ranks.world, seconds=seconds,
     )
 
 
@@ -275,7 +245,7 @@ def loss_line(
 ) -> LandscapeResult:
     """1D loss landscape: loss and accuracy at ``theta + alpha * d`` (Li et al., 2018); (points,) grids."""
     config = LandscapeConfig(dims=1, points=points, span=tuple(span), subset=subset, batch_size=batch_size, seed=seed)
-    return landscape(model, data, config, progress=progress)
+    return loss_landscape(model, data, config, progress=progress)
 
 
 def loss_surface(
@@ -291,7 +261,7 @@ def loss_surface(
 ) -> LandscapeResult:
     """2D loss landscape at ``theta + alpha * d1 + beta * d2`` (Li et al., 2018); (points, points) grids."""
     config = LandscapeConfig(dims=2, points=points, span=tuple(span), subset=subset, batch_size=batch_size, seed=seed)
-    return landscape(model, data, config, progress=progress)
+    return loss_landscape(model, data, config, progress=progress)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -331,45 +301,20 @@ def _subset(data: Any, config: LandscapeConfig, device: torch.device) -> tuple[T
 
 def _evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> tuple[float, float]:
     """Mean cross-entropy and top-1 accuracy over (x, y), batch by batch; uint8 is converted per batch."""
+    from cnnkit.runs.evaluation import for_each_batch
+
     total = torch.zeros((), dtype=torch.float64, device=y.device)
     correct = torch.zeros((), dtype=torch.long, device=y.device)
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        if xb.dtype == torch.uint8:
-            xb = xb.float().div_(255)
-        logits = model(xb)  # (B, classes)
+
+    def add(_images: Tensor, labels: Tensor, logits: Tensor) -> None:
+        nonlocal total, correct
         # per-image losses summed in float64, so the batch size does not change the sum's rounding
-        total += F.cross_entropy(logits.float(), yb, reduction="none").double().sum()
-        correct += (logits.argmax(dim=1) == yb).sum()
+        total += F.cross_entropy(logits.float(), labels, reduction="none").double().sum()
+        correct += (logits.argmax(dim=1) == labels).sum()
+
+    batches = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size))
+    for_each_batch(model, batches, add)
     n = len(y)
     return float(total) / n, float(correct) / n
 
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _gather(local: list[tuple[int, float, float]], world: int) -> list[tuple[int, float, float]]:
-    """Every rank's evaluated points, on every rank."""
-    if world == 1:
-        return local
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, local)
-    return [point for part in out for point in part]
-
-
-def _max_over_ranks(seconds: float, world: int) -> float:
-    if world == 1:
-        return seconds
-    import torch.distributed as dist
-
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, seconds)
-    return max(out)
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnkit.errors import ConfigError
-from cnnkit.explain.integrated_gradients import completeness_error, integrated_gradients
+from cnnkit.explain.attribution.paths import completeness_error, integrated_gradients
 
 
 def _explicit_ig(reference, model, x, target, baseline, alphas, weights):
