@@ -1,14 +1,12 @@
-"""CoAtNet: parameter counts against the paper, the small-input rule, relative attention against a brute-force loop."""
+"""CoAtNet: parameter counts against the paper, the small-input rule, bias tables sized per stage (blocks: tests/layers/)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model
-from cnnkit.models.coatnet import MBConvBlock, RelativeAttention2d, TransformerBlock, relative_position_index
 
 # Dai et al. (2021), table 3, at 3x224x224 and 1000 classes (the paper rounds to millions).
 PAPER_PARAMETERS = {"coatnet_0": 25e6, "coatnet_1": 42e6, "coatnet_2": 75e6}
@@ -66,53 +64,6 @@ def test_bias_tables_are_sized_for_their_stage() -> None:
     assert s3.relative_index.shape == (16, 16)
 
 
-def test_relative_index_maps_equal_offsets_to_the_same_entry() -> None:
-    height, width = 3, 4
-    index = relative_position_index(height, width)
-    assert index.shape == (12, 12)
-    positions = [(r, c) for r in range(height) for c in range(width)]
-    entry_of_offset: dict[tuple[int, int], int] = {}
-    for i, (ri, ci) in enumerate(positions):
-        for j, (rj, cj) in enumerate(positions):
-            offset = (ri - rj, ci - cj)
-            # the same offset anywhere on the map reads the same entry, and different offsets differ
-            assert entry_of_offset.setdefault(offset, int(index[i, j])) == int(index[i, j])
-    assert len(entry_of_offset) == (2 * height - 1) * (2 * width - 1)
-    assert sorted(entry_of_offset.values()) == list(range((2 * height - 1) * (2 * width - 1)))
-
-
-def test_relative_attention_equals_brute_force() -> None:
-    torch.manual_seed(0)
-    height, width, chans = 3, 4, 64
-    attn = RelativeAttention2d(chans, chans, (height, width)).double()
-    nn.init.normal_(attn.relative_bias)  # large enough to matter
-    x = torch.randn(2, height * width, chans, dtype=torch.float64)
-    qkv = x @ attn.qkv.weight.T + attn.qkv.bias
-    q, k, v = qkv.split(chans, dim=-1)
-    positions = [(r, c) for r in range(height) for c in range(width)]
-    out = torch.zeros(2, height * width, chans, dtype=torch.float64)
-    for h in range(attn.heads):
-        part = slice(32 * h, 32 * (h + 1))
-        logits = torch.zeros(2, height * width, height * width, dtype=torch.float64)
-        for i, (ri, ci) in enumerate(positions):
-            for j, (rj, cj) in enumerate(positions):
-                entry = (ri - rj + height - 1) * (2 * width - 1) + (ci - cj + width - 1)
-                logits[:, i, j] = (q[:, i, part] * k[:, j, part]).sum(-1) / 32**0.5 + attn.relative_bias[entry, h]
-        out[:, :, part] = logits.softmax(-1) @ v[:, :, part]
-    expected = out @ attn.proj.weight.T + attn.proj.bias
-    with torch.no_grad():
-        torch.testing.assert_close(attn(x), expected)
-
-
-def test_downsampling_blocks_pool_the_shortcut() -> None:
-    mb = MBConvBlock(16, 32, stride=2)
-    assert isinstance(mb.shortcut[0], nn.AvgPool2d) and isinstance(mb.shortcut[1], nn.Conv2d)
-    assert mb(torch.randn(2, 16, 8, 8)).shape == (2, 32, 4, 4)
-    block = TransformerBlock(32, 64, (2, 2), downsample=True)
-    assert isinstance(block.shortcut[0], nn.MaxPool2d)
-    assert block(torch.randn(2, 32, 4, 4)).shape == (2, 64, 2, 2)
-
-
 def test_impossible_input_size_names_the_minimum() -> None:
     with pytest.raises(ConfigError, match="at least 2 pixels"):
         create_model("coatnet_0", input_size=1)
@@ -123,8 +74,3 @@ def test_forward_rejects_another_input_size() -> None:
         model = create_model("coatnet_0", in_chans=1, input_size=28)
     with pytest.raises(ConfigError, match="built for 28x28.*input_size=32"):
         model(torch.randn(1, 1, 32, 32, device="meta"))
-
-
-def test_attention_width_must_split_into_heads() -> None:
-    with pytest.raises(ConfigError, match="multiple of head_dim"):
-        RelativeAttention2d(48, 48, (2, 2))

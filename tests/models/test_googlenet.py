@@ -7,7 +7,6 @@ import torch
 
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model
-from cnnkit.models.googlenet import Inception
 
 
 def _count(model: torch.nn.Module, *, aux: bool) -> int:
@@ -47,17 +46,6 @@ def test_state_dict_uses_the_standard_key_layout() -> None:
         "fc.weight": (1000, 1024),
     }
     assert {key: tuple(state[key].shape) for key in expected} == expected
-
-
-def test_inception_output_channels_are_the_sum_of_the_branches() -> None:
-    block = Inception(12, 3, 4, 5, 2, 6, 7).eval()
-    x = torch.randn(2, 12, 5, 5)
-    with torch.no_grad():
-        y = block(x)
-        branches = [block.branch1(x), block.branch2(x), block.branch3(x), block.branch4(x)]
-    assert [b.shape[1] for b in branches] == [3, 5, 6, 7]
-    assert y.shape == (2, 3 + 5 + 6 + 7, 5, 5) == (2, block.out_chans, 5, 5)
-    torch.testing.assert_close(y, torch.cat(branches, dim=1))  # concatenated in branch order
 
 
 def test_aux_logits_exist_in_training_mode_only() -> None:

@@ -20,7 +20,8 @@ relative attention (32 channels per head), LayerNorm, MLP with ratio 4. Head: gl
 pool, LayerNorm, a D4-wide pre-logits layer (linear + tanh, as in ViT), dropout, linear. The
 paper does not spell out the head or the SE width; these two choices are those of the public
 configurations meant to match it, and they bring the counts within 1% of table 3 (without the
-pre-logits layer CoAtNet-0 has 24.4M parameters, 2.2% short of 25M).
+pre-logits layer CoAtNet-0 has 24.4M parameters, 2.2% short of 25M). The blocks come from
+``cnnkit.layers``: ``MBConvBlock`` and ``TransformerBlock`` (with ``RelativeAttention2d``).
 
 Variants (the paper's table 3; L = blocks per stage S0..S4, D = widths):
 ``coatnet_0`` L=(2, 2, 3, 5, 2), D=(64, 96, 192, 384, 768), 25M parameters;
@@ -42,22 +43,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.layers import MBConvBlock, TransformerBlock
 from cnnkit.models._registry import register_model
 
-__all__ = [
-    "MBConvBlock",
-    "relative_position_index",
-    "RelativeAttention2d",
-    "TransformerBlock",
-    "CoAtNet",
-    "coatnet_0",
-    "coatnet_1",
-    "coatnet_2",
-]
+__all__ = ["CoAtNet", "coatnet_0", "coatnet_1", "coatnet_2"]
 
 _SMALL_INPUT = 64  # pixels: below this, the small-input form (stem stride 1)
 _MIN_MAP = 2       # a stage never halves its map below 2x2
@@ -67,115 +59,6 @@ _MIN_INPUT = 2     # pixels: the smallest input the small-input form accepts
 def _halve(size: int) -> int:
     """Output size of a 3x3 stride-2 convolution or max-pool with padding 1: ceil(size / 2)."""
     return (size + 1) // 2
-
-
-class _SqueezeExcite(nn.Module):
-    """Squeeze-excitation (Hu et al., 2018): scale channels by a gate computed from their means."""
-
-    def __init__(self, chans: int, reduced: int) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(chans, reduced, kernel_size=1)
-        self.act = nn.GELU()
-        self.expand = nn.Conv2d(reduced, chans, kernel_size=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        gate = self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True))))  # (N, C, 1, 1)
-        return x * gate.sigmoid()
-
-
-class MBConvBlock(nn.Module):
-    """Pre-norm MBConv block of CoAtNet's S1/S2: x + 1x1(SE(dw3x3(1x1(BN(x))))), expansion 4."""
-
-    def __init__(self, in_chans: int, out_chans: int, stride: int = 1, expansion: int = 4) -> None:
-        super().__init__()
-        mid = out_chans * expansion
-        if stride == 1 and in_chans == out_chans:
-            self.shortcut: nn.Module = nn.Identity()
-        else:  # the paper's Proj(Pool(x)): average pooling, then a 1x1 projection
-            pool = nn.AvgPool2d(kernel_size=2, stride=2, ceil_mode=True) if stride == 2 else nn.Identity()
-            self.shortcut = nn.Sequential(pool, nn.Conv2d(in_chans, out_chans, kernel_size=1))
-        self.norm = nn.BatchNorm2d(in_chans)
-        self.expand = nn.Sequential(nn.Conv2d(in_chans, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.GELU())
-        self.depthwise = nn.Sequential(
-            nn.Conv2d(mid, mid, 3, stride=stride, padding=1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.GELU()
-        )
-        self.se = _SqueezeExcite(mid, max(1, out_chans // 4))
-        self.project = nn.Conv2d(mid, out_chans, kernel_size=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.expand(self.norm(x))               # (N, 4 * C_out, H, W)
-        y = self.se(self.depthwise(y))              # (N, 4 * C_out, H / stride, W / stride)
-        return self.shortcut(x) + self.project(y)   # (N, C_out, H / stride, W / stride)
-
-
-def relative_position_index(height: int, width: int) -> Tensor:
-    """(HW, HW) index into a (2H-1)(2W-1) table: entry [i, j] depends only on position i minus position j."""
-    # Computed on the CPU, then moved to the default device: under torch.device("meta") (cnnkit models,
-    # summary, rf) arange/stack would run torch's Python reference kernels, which import torch._dynamo
-    # and sympy, a second of start-up for a few hundred integers.
-    cpu = torch.device("cpu")
-    rows, cols = torch.meshgrid(torch.arange(height, device=cpu), torch.arange(width, device=cpu), indexing="ij")
-    coords = torch.stack((rows.flatten(), cols.flatten()))  # (2, HW)
-    offset = coords[:, :, None] - coords[:, None, :]         # (2, HW, HW), dy in [-(H-1), H-1]
-    index = (offset[0] + height - 1) * (2 * width - 1) + (offset[1] + width - 1)
-    return index.to(torch.get_default_device())
-
-
-class RelativeAttention2d(nn.Module):
-    """Multi-head self-attention over an H x W map with a learned relative position bias per head."""
-
-    def __init__(self, in_chans: int, out_chans: int, size: tuple[int, int], head_dim: int = 32) -> None:
-        super().__init__()
-        if out_chans % head_dim:
-            raise ConfigError(f"coatnet attention width {out_chans} is not a multiple of head_dim {head_dim}")
-        self.heads = out_chans // head_dim
-        self.head_dim = head_dim
-        self.size = size
-        height, width = size
-        self.qkv = nn.Linear(in_chans, 3 * out_chans)
-        self.proj = nn.Linear(out_chans, out_chans)
-        # One learned scalar per head and relative offset (dy, dx): (2H-1)(2W-1) entries per head.
-        self.relative_bias = nn.Parameter(torch.zeros((2 * height - 1) * (2 * width - 1), self.heads))
-        nn.init.trunc_normal_(self.relative_bias, std=0.02)
-        self.register_buffer("relative_index", relative_position_index(height, width), persistent=False)
-
-    def bias(self) -> Tensor:
-        """The (heads, HW, HW) bias added to the attention logits."""
-        hw = self.size[0] * self.size[1]
-        return self.relative_bias[self.relative_index.flatten()].view(hw, hw, self.heads).permute(2, 0, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, length, _ = x.shape  # (N, HW, C_in)
-        q, k, v = self.qkv(x).view(n, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # each (N, h, HW, d)
-        logits = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5 + self.bias()                     # (N, h, HW, HW)
-        y = logits.softmax(dim=-1) @ v                                                              # (N, h, HW, d)
-        return self.proj(y.transpose(1, 2).reshape(n, length, -1))                                  # (N, HW, C_out)
-
-
-class TransformerBlock(nn.Module):
-    """Pre-norm Transformer block of CoAtNet's S3/S4: relative attention and an MLP (ratio 4), max-pool down-sampling."""
-
-    def __init__(self, in_chans: int, out_chans: int, size: tuple[int, int], downsample: bool = False) -> None:
-        super().__init__()
-        self.pool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1) if downsample else nn.Identity()
-        if downsample or in_chans != out_chans:  # the paper's Proj(Pool(x))
-            pool = nn.MaxPool2d(3, stride=2, padding=1) if downsample else nn.Identity()
-            self.shortcut: nn.Module = nn.Sequential(pool, nn.Conv2d(in_chans, out_chans, kernel_size=1))
-        else:
-            self.shortcut = nn.Identity()
-        self.norm1 = nn.LayerNorm(in_chans)
-        self.attn = RelativeAttention2d(in_chans, out_chans, size)  # size: the map after pooling
-        self.norm2 = nn.LayerNorm(out_chans)
-        self.mlp = nn.Sequential(nn.Linear(out_chans, 4 * out_chans), nn.GELU(), nn.Linear(4 * out_chans, out_chans))
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.norm1(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # LayerNorm over channels, (N, C_in, H, W)
-        y = self.pool(y)                                           # (N, C_in, H', W')
-        n, _, h, w = y.shape
-        y = self.attn(y.flatten(2).transpose(1, 2))                # (N, H'W', C_out)
-        x = self.shortcut(x).flatten(2).transpose(1, 2) + y        # tokens, (N, H'W', C_out)
-        x = x + self.mlp(self.norm2(x))
-        return x.transpose(1, 2).reshape(n, -1, h, w)              # (N, C_out, H', W')
 
 
 class CoAtNet(nn.Module):

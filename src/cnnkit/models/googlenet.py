@@ -4,7 +4,8 @@ An Inception block runs four branches side by side on the same input and concate
 outputs along the channels: a 1x1 convolution; a 1x1 reduction then a 3x3; a 1x1 reduction then
 a "5x5"; a 3x3 max-pool then a 1x1 projection. The 1x1 reductions are the point of the design:
 they shrink the channels before the expensive convolutions, so nine blocks cost fewer
-parameters (6.6 M) than AlexNet (61 M).
+parameters (6.6 M) than AlexNet (61 M). The blocks come from ``cnnkit.layers``:
+``ConvBlock``, ``Inception`` and ``InceptionAux``.
 
 The layout is the de-facto standard one of torchvision's ``googlenet``, not the paper's
 original: every convolution is followed by BatchNorm (Ioffe & Szegedy, 2015, arXiv:1502.03167,
@@ -38,75 +39,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.layers import ConvBlock, Inception, InceptionAux
 from cnnkit.models._checks import check_classifier_options
 from cnnkit.models._registry import register_model
 
-__all__ = ["ConvBlock", "Inception", "InceptionAux", "GoogLeNet", "googlenet"]
+__all__ = ["GoogLeNet", "googlenet"]
 
 _SMALL_INPUT = 64   # pixels: below this, the stride-1 3x3 stem without max-pools
 _MIN_POOLED = 2     # pixels: a stride-2 pool whose output would be smaller is left out
 _AUX_MIN = 4        # pixels: the auxiliary heads pool to 4x4, so they need at least this at 4a
 _AUX_WEIGHT = 0.3   # the paper's weight of each auxiliary loss
-
-
-class ConvBlock(nn.Module):
-    """Convolution (no bias) -> BatchNorm (eps 0.001) -> ReLU: GoogLeNet's unit with batch normalisation."""
-
-    def __init__(self, in_chans: int, out_chans: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_chans, out_chans, kernel_size, stride=stride, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(out_chans, eps=0.001)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)), inplace=True)
-
-
-class Inception(nn.Module):
-    """Inception block (Szegedy et al., 2015): 1x1 | 1x1 -> 3x3 | 1x1 -> "5x5" (3x3) | max-pool -> 1x1, concatenated."""
-
-    def __init__(
-        self,
-        in_chans: int,
-        ch1x1: int,
-        ch3x3_reduce: int,
-        ch3x3: int,
-        ch5x5_reduce: int,
-        ch5x5: int,
-        pool_proj: int,
-    ) -> None:
-        super().__init__()
-        self.branch1 = ConvBlock(in_chans, ch1x1, 1)
-        self.branch2 = nn.Sequential(ConvBlock(in_chans, ch3x3_reduce, 1), ConvBlock(ch3x3_reduce, ch3x3, 3, padding=1))
-        # The paper's 5x5; the standard layout (and its weights) use a 3x3 kernel here.
-        self.branch3 = nn.Sequential(ConvBlock(in_chans, ch5x5_reduce, 1), ConvBlock(ch5x5_reduce, ch5x5, 3, padding=1))
-        self.branch4 = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), ConvBlock(in_chans, pool_proj, 1)
-        )
-        self.out_chans = ch1x1 + ch3x3 + ch5x5 + pool_proj
-
-    def forward(self, x: Tensor) -> Tensor:
-        branches = (self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x))
-        return torch.cat(branches, dim=1)  # (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W)
-
-
-class InceptionAux(nn.Module):
-    """Auxiliary classifier (Szegedy et al., 2015): avg-pool to 4x4, 1x1 conv 128, fc 1024, dropout 0.7, fc classes."""
-
-    def __init__(self, in_chans: int, num_classes: int, dropout: float = 0.7) -> None:
-        super().__init__()
-        self.conv = ConvBlock(in_chans, 128, 1)
-        self.fc1 = nn.Linear(128 * 4 * 4, 1024)
-        self.fc2 = nn.Linear(1024, num_classes)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(F.adaptive_avg_pool2d(x, 4))  # (N, 128, 4, 4); the paper's 5x5 avg-pool, stride 3, at 14x14
-        x = F.relu(self.fc1(x.flatten(1)), inplace=True)  # (N, 1024)
-        return self.fc2(self.dropout(x))  # (N, num_classes)
 
 
 def _reduction_pool(size: int, kernel_size: int) -> tuple[nn.Module, int]:

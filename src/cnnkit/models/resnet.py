@@ -3,7 +3,8 @@
 Each stage stacks residual blocks y = relu(F(x) + shortcut(x)): the block learns the residual
 F(x) = H(x) - x, so an extra block can at worst learn F = 0 and copy its input. The shortcut is
 the identity, or a strided 1x1 convolution with BatchNorm (the paper's option B) where a block
-changes the width or the resolution.
+changes the width or the resolution. The blocks come from ``cnnkit.layers``:
+``BasicBlock`` and ``Bottleneck``.
 
 Variants: ``resnet18`` and ``resnet34`` stack basic blocks (two 3x3 convolutions);
 ``resnet50``, ``resnet101`` and ``resnet152`` stack bottleneck blocks (1x1 reduce, 3x3, 1x1
@@ -33,73 +34,12 @@ from typing import Any
 from torch import Tensor, nn
 
 from cnnkit.errors import ConfigError
+from cnnkit.layers import BasicBlock, Bottleneck
 from cnnkit.models._registry import register_model
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+__all__ = ["ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
 _SMALL_INPUT = 64  # pixels: below this, the CIFAR-style stem
-
-
-def _shortcut(in_chans: int, out_chans: int, stride: int) -> nn.Module | None:
-    """Projection shortcut (option B) where the shape changes; None means the identity."""
-    if stride == 1 and in_chans == out_chans:
-        return None
-    return nn.Sequential(
-        nn.Conv2d(in_chans, out_chans, kernel_size=1, stride=stride, bias=False),
-        nn.BatchNorm2d(out_chans),
-    )
-
-
-class BasicBlock(nn.Module):
-    """Residual block of ResNet-18/34 (He et al., 2016): relu(bn(conv3x3(relu(bn(conv3x3(x))))) + x)."""
-
-    expansion = 1
-
-    def __init__(self, in_chans: int, width: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_chans, width, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = _shortcut(in_chans, width, stride)
-
-    def last_norm(self) -> nn.BatchNorm2d:
-        return self.bn2
-
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return self.relu(y + shortcut)
-
-
-class Bottleneck(nn.Module):
-    """Bottleneck block of ResNet-50/101/152 (He et al., 2016): 1x1 reduce, 3x3 (strided, v1.5), 1x1 expand x4."""
-
-    expansion = 4
-
-    def __init__(self, in_chans: int, width: int, stride: int = 1) -> None:
-        super().__init__()
-        out_chans = width * self.expansion
-        self.conv1 = nn.Conv2d(in_chans, width, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, out_chans, kernel_size=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(out_chans)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = _shortcut(in_chans, out_chans, stride)
-
-    def last_norm(self) -> nn.BatchNorm2d:
-        return self.bn3
-
-    def forward(self, x: Tensor) -> Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        y = self.relu(self.bn1(self.conv1(x)))
-        y = self.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return self.relu(y + shortcut)
 
 
 _BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
