@@ -22,11 +22,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cnnkit"
 # cnnkit.__main__ runs the CLI when imported.
 SKIPPED = ("cnnkit.cli", "cnnkit.__main__")
 
-# Shadowing that is known and allowed for now, package -> attribute names.
-# Being fixed in issue 13: remove an entry once its package no longer shadows the module.
-KNOWN_SHADOWED: dict[str, set[str]] = {
-    "cnnkit.data": {"download"},  # cnnkit.data.download is the function, the module is cnnkit/data/download.py
-}
+# Shadowing that is known and allowed, package -> attribute names: none is left.
+KNOWN_SHADOWED: dict[str, set[str]] = {}
 
 
 def _packages() -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import cnnkit.data.sources as sources
-from cnnkit.data.download import Remote
+from cnnkit.data.fetch import Remote
 
 _UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: connection refused at once
 

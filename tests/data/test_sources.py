@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import cnnkit.data.sources as sources
-from cnnkit.data.download import Remote, download
+from cnnkit.data.fetch import Remote, download
 from cnnkit.data.extract import extract_archive
 from cnnkit.data.idx import read_idx
 from cnnkit.data.sources import (

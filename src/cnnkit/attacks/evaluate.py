@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from cnnkit.attacks.base import Attack, AttackResult
 from cnnkit.errors import ConfigError
 from cnnkit.modes import device_of, frozen
+from cnnkit.progress import Progress
 
 __all__ = ["RobustnessCurve", "predict", "robustness_curve", "run_attack"]
 
@@ -41,24 +42,24 @@ def predict(model: nn.Module, x: Tensor, *, batch_size: int = 256) -> Tensor:
 
 
 def run_attack(attack: Attack, model: nn.Module, x: Tensor, y: Tensor, *, target: Tensor | None = None,
-               batch_size: int = 256, progress: Callable[[int], None] | None = None) -> AttackResult:
+               batch_size: int = 256, progress: Progress | None = None) -> AttackResult:
     """``attack(model, x, y)`` in batches of ``batch_size``, the results joined into one AttackResult.
 
-    ``progress(images)`` is called after each batch with the number of images attacked so far.
+    ``progress(done, total)`` is called after each batch: images attacked so far, of ``len(x)``.
     """
     _check_batch_size(batch_size)
     y = torch.as_tensor(y)
     if len(x) == 0 or len(x) <= batch_size:
         result = attack(model, x, y, target=target)
         if progress is not None:
-            progress(len(x))
+            progress(len(x), len(x))
         return result
     parts = []
     for i in range(0, len(x), batch_size):
         part_target = None if target is None else torch.as_tensor(target).expand(len(x))[i:i + batch_size]
         parts.append(attack(model, x[i:i + batch_size], y[i:i + batch_size], target=part_target))
         if progress is not None:
-            progress(min(i + batch_size, len(x)))
+            progress(min(i + batch_size, len(x)), len(x))
     joined = {f.name: None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts])
               for f in dataclasses.fields(AttackResult)}
     return AttackResult(**joined)
@@ -84,7 +85,7 @@ class RobustnessCurve:
 
 def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, attacks_by_name: Mapping[str, Attack],
                      eps_values: Sequence[float], *, target: Tensor | None = None,
-                     batch_size: int = 256, progress: Callable[[int, int], None] | None = None) -> RobustnessCurve:
+                     batch_size: int = 256, progress: Progress | None = None) -> RobustnessCurve:
     """Accuracy vs eps of each attack (Kurakin et al., 2017, Figure 2); min-norm attacks from one run.
 
     With ``target`` (N,) every attack aims at those classes and ``success`` is the rate of hitting them.
@@ -106,7 +107,7 @@ def robustness_curve(model: nn.Module, x: Tensor, y: Tensor, attacks_by_name: Ma
     runs = sum(len(eps_values) if _has_eps(a) else 1 for a in attacks_by_name.values())
     finished = 0
 
-    def count(images: int) -> None:
+    def count(images: int, _total: int) -> None:
         if progress is not None:
             progress(finished + images, runs * len(x))
 

@@ -19,7 +19,6 @@ attack, ``Perturbation(delta=v)``, so its results have the AttackResult shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +30,7 @@ from cnnkit.attacks.evaluate import predict
 from cnnkit.attacks.norms import check_eps, check_norm, project
 from cnnkit.errors import ConfigError
 from cnnkit.modes import frozen
+from cnnkit.progress import Progress
 
 __all__ = ["Perturbation", "UniversalPerturbation", "fooling_rate"]
 
@@ -59,7 +59,7 @@ class UniversalPerturbation:
         check_count(self.batch_size, "batch_size", high=1_000_000)
 
     def fit(self, model: nn.Module, x: Tensor, y: Tensor | None = None, *,
-            progress: Callable[[int, int], None] | None = None) -> Tensor:
+            progress: Progress | None = None) -> Tensor:
         """The perturbation v (C, H, W) fitted on pixels x (N, C, H, W) in [0, 1].
 
         ``progress(done, total)`` is called after each batch of visited images: ``done`` counts the

@@ -15,7 +15,7 @@ from cnnkit.data.catalog import (
     list_datasets,
     load_dataset,
 )
-from cnnkit.data.download import Remote, download, file_sha256
+from cnnkit.data.fetch import Remote, download, file_sha256
 from cnnkit.data.extract import extract_archive
 from cnnkit.data.folders import FolderDataset
 from cnnkit.data.idx import parse_idx, read_idx, write_idx

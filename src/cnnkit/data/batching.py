@@ -19,7 +19,7 @@ from torch import Tensor
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["batch_indices", "num_batches"]
+__all__ = ["IndexedDataset", "batch_indices", "num_batches"]
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
@@ -55,3 +55,34 @@ def batch_indices(
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for b in range(start, count):
         yield order[b * batch_size : (b + 1) * batch_size][rank::world]
+
+
+class IndexedDataset:
+    """The batching every dataset of ``len(self)`` items shares (memory and folder datasets alike):
+    ``num_batches`` and ``batches`` of the ``Dataset`` protocol, from ``batch_indices``. A subclass
+    says only how a batch of indices becomes tensors, in ``load``."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def num_batches(self, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
+        """Number of mini-batches in one epoch (of ``world`` processes together)."""
+        return num_batches(len(self), batch_size, drop_last, world=world)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        start: int = 0,
+        shard: tuple[int, int] = (0, 1),
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Yield ``(x uint8, y int64)`` batches for one epoch (lecture: mini-batch SGD)."""
+        return self.load(batch_indices(len(self), batch_size, shuffle=shuffle, generator=generator,
+                                       drop_last=drop_last, start=start, shard=shard))
+
+    def load(self, order: Iterator[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches of the index tensors in ``order``, lazily."""
+        raise NotImplementedError

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from cnnkit.data.batching import batch_indices, num_batches
+from cnnkit.data.batching import IndexedDataset
 from cnnkit.data.images import image_to_tensor, load_image, resize_center_crop
 from cnnkit.data.spec import DatasetSpec
 from cnnkit.errors import ConfigError, ImageError
@@ -50,7 +50,7 @@ class _BatchDecoder(Dataset):
         return x, self.labels[index], ""
 
 
-class FolderDataset:
+class FolderDataset(IndexedDataset):
     """Image files with class indices, decoded in worker processes into uint8 batches."""
 
     def __init__(
@@ -88,27 +88,9 @@ class FolderDataset:
         """The ``(file, class index)`` pairs, in dataset order."""
         return [(Path(p), int(y)) for p, y in zip(self.paths, self.labels.tolist())]
 
-    def num_batches(self, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
-        """Number of mini-batches in one epoch (of ``world`` processes together)."""
-        return num_batches(len(self), batch_size, drop_last, world=world)
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-        start: int = 0,
-        shard: tuple[int, int] = (0, 1),
-    ) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(x uint8 (B, 3, S, S), y int64 (B,))`` for one epoch, decoded by worker processes."""
-        order = list(
-            batch_indices(
-                len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
-                start=start, shard=shard,
-            )
-        )
+    def load(self, order: Iterator[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(x uint8 (B, 3, S, S), y int64 (B,))`` per batch of indices, decoded by worker processes."""
+        order = list(order)
         loader = DataLoader(
             _BatchDecoder(self.paths, self.labels, self.image_size),
             batch_size=None,  # each item is already a whole batch

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from cnnkit.data.batching import batch_indices, num_batches
+from cnnkit.data.batching import IndexedDataset
 from cnnkit.data.spec import DatasetSpec
 from cnnkit.errors import CorruptDataError
 
 __all__ = ["MemoryDataset"]
 
 
-class MemoryDataset:
+class MemoryDataset(IndexedDataset):
     """Images ``(N, C, H, W)`` uint8 and labels ``(N,)`` int64 in memory, batched by index."""
 
     def __init__(self, images: Tensor, labels: Tensor, spec: DatasetSpec) -> None:
@@ -64,23 +64,7 @@ class MemoryDataset:
     def __repr__(self) -> str:
         return f"MemoryDataset('{self.spec.name}', images={tuple(self.images.shape)})"
 
-    def num_batches(self, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
-        """Number of mini-batches in one epoch (of ``world`` processes together)."""
-        return num_batches(len(self), batch_size, drop_last, world=world)
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        drop_last: bool = False,
-        start: int = 0,
-        shard: tuple[int, int] = (0, 1),
-    ) -> Iterator[tuple[Tensor, Tensor]]:
-        """Yield ``(x uint8 (B, C, H, W), y int64 (B,))`` for one epoch (lecture: mini-batch SGD)."""
-        for index in batch_indices(
-            len(self), batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last,
-            start=start, shard=shard,
-        ):
+    def load(self, order: Iterator[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        """``(x uint8 (B, C, H, W), y int64 (B,))``: one indexing of the whole tensor per batch."""
+        for index in order:
             yield self.images[index], self.labels[index]

@@ -20,7 +20,7 @@ vision.caltech.edu to data.caltech.edu in 2022). Digests are the published ones:
 
 from __future__ import annotations
 
-from cnnkit.data.download import Remote
+from cnnkit.data.fetch import Remote
 
 __all__ = ["CALTECH101_REMOTES", "IDX_FILES", "IDX_REMOTES"]
 

@@ -13,7 +13,7 @@ Inside each place the files may sit in ``<place>/<dataset>/`` (also torchvision'
 ``--data-dir`` or is named after the dataset (``/usr/share/datasets/fashion-mnist``): the
 MNIST family shares file names, so loose files elsewhere could belong to any of them. When no place has
 them, and downloading is allowed, they are downloaded into the cache and verified
-(``cnnkit.data.download``). When that fails too, the ``MissingDataError`` names each missing
+(``cnnkit.data.fetch``). When that fails too, the ``MissingDataError`` names each missing
 file, every place looked in, and every way to provide the files, on one line.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.data.download import download
+from cnnkit.data.fetch import download
 from cnnkit.data.extract import extract_archive
 from cnnkit.data.remotes import CALTECH101_REMOTES, IDX_FILES, IDX_REMOTES
 from cnnkit.errors import ConfigError, CorruptDataError, MissingDataError

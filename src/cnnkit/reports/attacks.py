@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,12 @@ from cnnkit.attacks import (
 )
 from cnnkit.reports.pages import OutputFolder, write_json, write_page
 from cnnkit.runs.format import Run
+from cnnkit.progress import Progress
 
 __all__ = ["GRID_IMAGES", "Universal", "accuracy_rows", "attack_title", "eps_text", "write_destruction",
            "write_robustness", "write_universal"]
 
 GRID_IMAGES = 8   # examples drawn per attack
-Progress = Callable[[int, int], None]
 
 
 def write_robustness(output: OutputFolder, run: Run, source: str, attacks: Mapping[str, Attack],

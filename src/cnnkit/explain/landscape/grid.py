@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from cnnkit.schema import MAX_SEED, shown
 from cnnkit.explain.landscape.directions import filter_normalized_direction
 from cnnkit.explain.layers import network_of
 from cnnkit.modes import device_of, frozen
+from cnnkit.progress import Progress
 
 __all__ = [
     "LandscapeConfig",
@@ -41,7 +42,6 @@ _DIRECTIONS = ("Gaussian random directions with filter normalisation (Li et al.,
                "(output channel or neuron) rescaled to its weights' norm; biases and BatchNorm "
                "parameters get zero (ignore='biasbn'); BatchNorm running statistics kept")
 
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, kw_only=True)

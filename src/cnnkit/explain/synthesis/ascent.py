@@ -34,6 +34,7 @@ from cnnkit.errors import ConfigError
 from cnnkit.schema import MAX_SEED, shown
 from cnnkit.layers.normalize import Normalize
 from cnnkit.modes import frozen
+from cnnkit.progress import Progress
 
 __all__ = [
     "AscentConfig",
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 Objective = Callable[[Tensor], Tensor]  # x (N, C, H, W) -> score (N,) to maximise
-Progress = Callable[[int, int], None]  # (steps done, steps in all) after each step
 
 
 MAX_STEPS = 100_000  # gradient steps: papers use hundreds to a few thousand
