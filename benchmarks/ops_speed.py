@@ -28,8 +28,8 @@ from _common import environment, summary, write_result
 
 import cnnkit.ops as ops
 from cnnkit.layers import LocallyConnected2d
-from cnnkit.train import TrainConfig, fit
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit
 
 
 def seconds(step: Callable[[], None], *, warmup: int = 3, runs: int = 10) -> float:

@@ -34,8 +34,8 @@ from _common import (
     write_result,
 )
 
-from cnnkit.train import TrainConfig, fit
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit
 from cnnkit.train.recipes import apply_recipe
 
 TARGETS = (0.90, 0.91, 0.93)

@@ -20,8 +20,8 @@ from _common import PerItemDataset, baseline_epoch, environment, fashion_arrays,
 
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model
-from cnnkit.train import TrainConfig, fit
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit
 
 
 def cnnkit_images_per_s(threads: int, seed: int, amp: str = "auto") -> float:

@@ -22,8 +22,8 @@ from cnnkit.data import load_dataset
 from cnnkit.errors import ConfigError, TrainingInterrupted
 from cnnkit.layers import Normalize
 from cnnkit.models import create_model
-from cnnkit.train import TrainConfig, fit, resume
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit, resume
 from cnnkit.train.adversarial import AdversarialTraining
 from cnnkit.runs import dataset_for, open_model
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cnnkit.train import TrainConfig, fit
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit
 
 ARGS = ["--model", "fastnet", "--data", "digits", "--epochs", "4", "--batch-size", "64", "--lr", "0.1",
         "--augment", "--threads", "1", "--quiet"]

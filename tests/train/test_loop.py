@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 from cnnkit.data import load_dataset
 from cnnkit.errors import OutputError, UnknownDatasetError, UnknownModelError
-from cnnkit.train import TrainConfig, fit
 from cnnkit.runs import evaluate, load_run, read_metrics
+from cnnkit.train import TrainConfig, fit
 
 RUN_FILES = {"config.json", "model.safetensors", "model.json", "metrics.jsonl", "report.html",
              "curves.png", "lr.png", "confusion.png", "filters.png"}

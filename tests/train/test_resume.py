@@ -17,8 +17,8 @@ import pytest
 import cnnkit.train.task as task
 import cnnkit.train.trainer as trainer
 from cnnkit.errors import CheckpointError, TrainingInterrupted
-from cnnkit.train import TrainConfig, fit, resume
 from cnnkit.runs import read_metrics
+from cnnkit.train import TrainConfig, fit, resume
 
 BASE = dict(model="lenet5", data="digits", epochs=2, batch_size=64, augment=True, dropout=0.2,
             threads=1, label_smoothing=0.1)  # augmentation and dropout: every random stream matters

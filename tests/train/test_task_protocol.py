@@ -20,8 +20,8 @@ import cnnkit.train.trainer as trainer
 from cnnkit.data import Dataset
 from cnnkit.data.batching import batch_indices, num_batches
 from cnnkit.errors import TrainingInterrupted
-from cnnkit.train import TrainConfig, fit, resume
 from cnnkit.runs import evaluate, load_run, read_metrics
+from cnnkit.train import TrainConfig, fit, resume
 from cnnkit.device import cpu_name
 from cnnkit.train.task import Built
 
