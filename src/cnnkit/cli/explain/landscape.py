@@ -1,4 +1,6 @@
-"""``cnnkit explain landscape``: the loss landscape around a trained run's weights (Li et al., 2018)."""
+"""``cnnkit explain landscape``: the loss landscape around a trained run's weights (Li et al., 2018).
+The command parses its flags, reads the data and calls ``cnnkit.reports.landscape.write_landscape``
+on every torchrun rank (rank 0 writes); no torch at import time."""
 
 from __future__ import annotations
 
@@ -51,11 +53,10 @@ def landscape_command(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    from dataclasses import replace
-
     from cnnkit.progress import ProgressBar
-    from cnnkit.reports.pages import OutputFolder, write_page
-    from cnnkit.explain.landscape import LandscapeConfig, loss_landscape
+    from cnnkit.reports.landscape import write_landscape
+    from cnnkit.reports.pages import OutputFolder
+    from cnnkit.explain.landscape import LandscapeConfig
     from cnnkit.device import resolve_device
     from cnnkit.train.distributed import distributed_session
     from cnnkit.runs.opening import open_model
@@ -67,15 +68,11 @@ def landscape_command(
         images = _data(run, config, data, data_dir, split)
         output = OutputFolder(run, source, "landscape", out)  # every rank checks it, so all fail alike
         with ProgressBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:
-            result = loss_landscape(run.model, images, config, progress=bar.update)
+            result = write_landscape(output, run, source, images, config, dataset=data or run.info.dataset,
+                                     split=split, device=str(session.device), write=session.is_main,
+                                     progress=bar.update)
         if not session.is_main:
             return
-        result = replace(result, model=run.info.architecture, extra={
-            "source": str(source), "dataset": data or run.info.dataset, "split": split, "device": str(session.device)})
-        with output as folder:  # rank 0 alone writes
-            paths = _write(folder, result)
-            sections = _sections(result, paths)
-            write_page(folder, run, source, "landscape", sections, highlights=_highlights(result))
     centre = result.center()
     at_centre = f"loss {centre[0]:.4g} (accuracy {centre[1]:.2%}) at the weights (the origin), " if centre else ""
     typer.echo(f"landscape {'x'.join([str(config.points)] * config.dims)} on {result.images:,} images in "
@@ -106,50 +103,3 @@ def _data(run: Any, config: Any, data: Optional[str], data_dir: Optional[Path], 
     return sample_images(run, config.subset or len(dataset), data=data, data_dir=data_dir, split=split,
                          seed=config.seed)
 
-
-def _write(folder: Path, result: Any) -> list[Path]:
-    from cnnkit.viz.landscape import (
-        plot_loss_contour,
-        plot_loss_line,
-        plot_loss_surface_3d,
-    )
-
-    title = f"{result.model}: {result.images:,} {result.extra.get('split', 'test')} images"
-    if result.dims == 1:
-        paths = [plot_loss_line(result.alphas, result.loss, result.accuracy, folder / "landscape-1d.png",
-                                title=f"{title}, one filter-normalised direction")]
-    else:
-        paths = [plot_loss_contour(result.alphas, result.betas, result.loss, folder / "landscape-2d.png",
-                                   accuracy=result.accuracy, title=title),
-                 plot_loss_surface_3d(result.alphas, result.betas, result.loss, folder / "landscape-3d.png",
-                                      title=title)]
-    result.save(folder / f"landscape-{result.dims}d.json")
-    return paths
-
-
-def _highlights(result: Any) -> tuple[tuple[str, str], ...]:
-    centre = result.center()
-    items = [("grid", "x".join([str(result.config.points)] * result.dims)), ("images", f"{result.images:,}")]
-    if centre is not None:
-        items += [("loss at the weights", f"{centre[0]:.4g}"), ("accuracy there", f"{centre[1]:.2%}")]
-    items.append(("time", f"{result.seconds:.1f} s on {result.processes} process(es)"))
-    return tuple(items)
-
-
-def _sections(result: Any, paths: list[Path]) -> list[Any]:
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.tables import key_value_table
-
-    config = result.config
-    text = ("Loss and accuracy of the network at theta + alpha d1" + (" + beta d2" if result.dims == 2 else "")
-            + ", where each direction is Gaussian noise rescaled filter by filter to the norm of the trained "
-            "filter (Li et al., 2018, arXiv:1712.09913). Biases and BatchNorm parameters stay fixed; BatchNorm "
-            "uses the trained running statistics. A sharp minimum shows as tightly packed contours around the "
-            "star, a flat one as a wide basin. The numbers are in landscape-" + f"{result.dims}d.json.")
-    table = key_value_table({
-        "model": result.model, "images": result.images, "points per axis": config.points,
-        "span": f"{config.span[0]:g} to {config.span[1]:g}", "seed": config.seed, "batch size": config.batch_size,
-        "processes": result.processes, "seconds": round(result.seconds, 2),
-        "min loss": float(result.loss.min()), "max loss": float(result.loss.max()),
-    })
-    return [ReportSection(title="Loss landscape", images=tuple(paths), text=text, table=table)]

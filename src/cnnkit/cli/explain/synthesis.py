@@ -1,8 +1,12 @@
 """``cnnkit explain maximize | invert | classes | dream``: images synthesised by gradient ascent on
-the input (activation maximisation, inverting representations, class models, DeepDream)."""
+the input (activation maximisation, inverting representations, class models, DeepDream). Each
+command parses its flags and calls one function of ``cnnkit.reports.synthesis``, which computes
+and writes the page; no torch at import time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,7 +25,7 @@ from cnnkit.cli.explain._common import (
     pick_images,
 )
 from cnnkit.progress import ProgressBar
-from cnnkit.reports.pages import OutputFolder, write_page
+from cnnkit.reports.pages import OutputFolder
 
 MAXIMIZE_EXAMPLES = """
 \b
@@ -95,15 +99,11 @@ def maximize(
     quiet: bool = QUIET_OPT,
 ) -> None:
     from cnnkit.errors import ConfigError
-    from cnnkit.explain.layers import activations
-    from cnnkit.explain.synthesis.maximization import DEFAULT_MAXIMIZE, unit_activation, unit_count
-    from cnnkit.explain.synthesis.maximization import maximize as run_maximize
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.synthesis import plot_synthesised
+    from cnnkit.explain.synthesis.maximization import DEFAULT_MAXIMIZE, unit_count
+    from cnnkit.reports.synthesis import write_maximize
 
     source = open_source(run, device)
-    size = source.info.input_size
-    count = unit_count(source.model, layer, size)
+    count = unit_count(source.model, layer, source.info.input_size)
     if all_units and units is not None:
         raise ConfigError("give --units or --all, not both")
     if all_units:
@@ -114,28 +114,14 @@ def maximize(
         chosen = ["layer" if part.strip() == "layer" else part for part in units.split(",") if part.strip()]
         chosen = [u if u == "layer" else _int_list(u, "--units")[0] for u in chosen]
     config = _config(DEFAULT_MAXIMIZE, steps, lr=lr)
-    with ProgressBar("maximize", enabled=not quiet) as bar:
-        x = run_maximize(source.model, layer, chosen, config=config, rho=rho, input_size=size, seed=seed,
-                         progress=bar.update)
-    reached = unit_activation(source.model, x, layer, chosen).tolist()
-    spatial = activations(source.model, x[:1], [layer])[layer].dim() > 2  # a unit is a channel: its map's mean
-    unit_value = "mean activation" if spatial else "activation"
-    captions = [f"layer\nmean square {a:.3g}" if u == "layer" else f"unit {u}\n{unit_value} {a:.3g}"
-                for u, a in zip(chosen, reached)]
-    text = (f"{len(chosen)} units of layer {layer}, {config.steps} Adam steps, "
-            f"{'||x - mean|| = ' + format(rho, 'g') if rho else 'free norm in [0, 1]'}; images stretched to their range."
-            " Under each image: the value its unit reaches on it, the objective the ascent raised: "
-            + ("a channel's mean activation over its feature map" if spatial else "the unit's activation")
-            + ("; for 'layer', the mean square of all the layer's activations" if "layer" in chosen else "") + ".")
     output = OutputFolder(source, run, "maximize", out)
-    with output as folder:
-        png = plot_synthesised(x, captions, folder / f"maximize-{layer.replace('#', '_')}.png",
-                               title=f"activation maximisation, layer {layer}", stretch=True)
-        write_page(folder, source, run, "maximize", [ReportSection("activation maximisation", (png,), text)],
-                   (("units", str(len(chosen))), ("mean value reached", f"{sum(reached) / len(reached):.3g}")))
-    units_reached = ", ".join(f"{u}: {a:.3g}" for u, a in zip(chosen, reached) if u != "layer")
-    layer_reached = "; ".join(f"layer mean square: {a:.3g}" for u, a in zip(chosen, reached) if u == "layer")
-    print("; ".join(part for part in (units_reached and f"{unit_value} reached: {units_reached}", layer_reached)
+    with ProgressBar("maximize", enabled=not quiet) as bar:
+        found = write_maximize(output, source, run, layer, chosen, config=config, rho=rho, seed=seed,
+                               progress=bar.update)
+    pairs = list(zip(found.units, found.reached))
+    units_reached = ", ".join(f"{u}: {a:.3g}" for u, a in pairs if u != "layer")
+    layer_reached = "; ".join(f"layer mean square: {a:.3g}" for u, a in pairs if u == "layer")
+    print("; ".join(part for part in (units_reached and f"{found.unit_value} reached: {units_reached}", layer_reached)
                     if part))
     print(f"wrote {output.page}")
 
@@ -153,10 +139,9 @@ def invert(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    from cnnkit.explain.synthesis.inversion import DEFAULT_INVERT, correlation, invert_layers
     from cnnkit.explain.layers import find_layer
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.synthesis import plot_inversions
+    from cnnkit.explain.synthesis.inversion import DEFAULT_INVERT
+    from cnnkit.reports.synthesis import write_invert
 
     source = open_source(run, device)
     layers = [name.strip() for name in layer.split(",") if name.strip()]
@@ -164,16 +149,9 @@ def invert(
         find_layer(source.model, name)  # unknown names fail before any image is read
     x, _, _ = pick_images(source, images, count, data, data_dir, seed)
     config = _config(DEFAULT_INVERT, steps)
-    with ProgressBar("invert", enabled=not quiet) as bar:
-        r = invert_layers(source.model, x, layers, config=config, seed=seed, progress=bar.update)
-    scores = [correlation(r[l], x) for l in range(len(layers))]
-    text = "Each row: the original, then its reconstruction from each layer (shallow to deep); r is the " \
-           "correlation with the original."
-    table = (("layer", "mean correlation"), *((name, f"{float(s.mean()):.3f}") for name, s in zip(layers, scores)))
     output = OutputFolder(source, run, "invert", out)
-    with output as folder:
-        png = plot_inversions(x, r, layers, folder / "invert.png", scores=[s.tolist() for s in scores])
-        write_page(folder, source, run, "invert", [ReportSection("inverting representations", (png,), text, table)])
+    with ProgressBar("invert", enabled=not quiet) as bar:
+        scores = write_invert(output, source, run, x, layers, config=config, seed=seed, progress=bar.update)
     print("correlation with the original: " + ", ".join(f"{n}: {float(s.mean()):.3f}" for n, s in zip(layers, scores)))
     print(f"wrote {output.page}")
 
@@ -188,35 +166,17 @@ def classes(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    import torch
-
-    from cnnkit.explain.synthesis.class_models import (
-        class_model,
-        class_model_config,
-        class_targets,
-    )
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.synthesis import plot_synthesised
+    from cnnkit.explain.synthesis.class_models import class_model_config, class_targets
+    from cnnkit.reports.synthesis import write_classes
 
     source = open_source(run, device)
     names = source.info.classes
     wanted = list(range(len(names))) if classes.strip() == "all" else _int_list(classes, "--classes")
     targets = class_targets(wanted, len(names))
     config = _config(class_model_config(source.info.input_size), steps, l2=l2)
-    with ProgressBar("classes", enabled=not quiet) as bar:
-        x = class_model(source.model, targets, input_size=source.info.input_size, config=config, seed=seed,
-                        progress=bar.update)
-    with torch.no_grad():
-        probs = source.model(x).softmax(1)
-    conf = [float(probs[k, t]) for k, t in enumerate(targets)]
-    captions = [f"{names[t]}\np = {c:.3f}" for t, c in zip(targets, conf)]
-    text = f"argmax_x S_c(x) - {config.l2:g} ||x - mean||^2, {config.steps} steps; p is the softmax confidence " \
-           "the network gives each image for its class."
     output = OutputFolder(source, run, "classes", out)
-    with output as folder:
-        png = plot_synthesised(x, captions, folder / "classes.png", title="class models", ncols=5)
-        write_page(folder, source, run, "classes", [ReportSection("class models", (png,), text)],
-                   (("lowest confidence", f"{min(conf):.2%}"),))
+    with ProgressBar("classes", enabled=not quiet) as bar:
+        conf = write_classes(output, source, run, targets, config=config, seed=seed, progress=bar.update)
     print("confidence: " + ", ".join(f"{names[t]} {c:.2%}" for t, c in zip(targets, conf)))
     print(f"wrote {output.page}")
 
@@ -235,34 +195,33 @@ def dream(
     device: str = DEVICE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    from cnnkit.data.images import image_to_tensor, load_image
     from cnnkit.errors import ConfigError
-    from cnnkit.explain.synthesis.dream import deepdream
     from cnnkit.explain.layers import find_layer
-    from cnnkit.viz.report import ReportSection
-    from cnnkit.viz.synthesis import plot_before_after
+    from cnnkit.reports.synthesis import write_dream
 
     source = open_source(run, device)
     if (layer is None) == (target is None):
         raise ConfigError("give --layer NAME or --target CLASS (one of them)")
     if layer is not None:
         find_layer(source.model, layer)
-    mode = "L" if source.info.in_chans == 1 else "RGB"
-    param = next(source.model.parameters())
     output = OutputFolder(source, run, "dream", out)
-    with output as folder:
-        pngs = []
-        for k, path in enumerate(images):
-            x = image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(param.device)
-            with ProgressBar(f"dream {Path(path).name}", enabled=not quiet) as bar:
-                y = deepdream(source.model, x, layer=layer, target=target, input_size=source.info.input_size,
-                              octaves=octaves, octave_scale=octave_scale, steps_per_octave=steps, lr=lr, seed=seed,
-                              progress=bar.update)
-            change = float((y - x).abs().mean())
-            pngs.append(plot_before_after(x, y, folder / f"dream-{k}.png", title=f"DeepDream: {Path(path).name}",
-                                          captions=("before", f"after (mean change {change:.3f})")))
-        what = f"layer {layer}" if layer is not None else f"class {source.info.classes[target]}"  # type: ignore[index]
-        text = f"Amplifying {what}: {octaves} octaves x {steps} steps, step = {lr:g} g / mean|g|, random jitter."
-        write_page(folder, source, run, "dream", [ReportSection("DeepDream", tuple(pngs), text)])
+    photos = [(Path(path).name, _photo(source, path)) for path in images]
+
+    @contextmanager
+    def bar(name: str) -> Iterator[Any]:  # one bar per photo
+        with ProgressBar(f"dream {name}", enabled=not quiet) as each:
+            yield each.update
+
+    what = write_dream(output, source, run, photos, layer=layer, target=target, octaves=octaves,
+                       octave_scale=octave_scale, steps=steps, lr=lr, seed=seed, progress=bar)
     print(f"dreamed {len(images)} photo(s), amplifying {what}")
     print(f"wrote {output.page}")
+
+
+def _photo(run: Any, path: Path) -> Any:
+    """An image file as (1, C, H, W) pixels in [0, 1] at its own size, on the model's device."""
+    from cnnkit.data.images import image_to_tensor, load_image
+    from cnnkit.modes import device_of
+
+    mode = "L" if run.info.in_chans == 1 else "RGB"
+    return image_to_tensor(load_image(path, mode=mode)).float().div(255)[None].to(device_of(run.model))
