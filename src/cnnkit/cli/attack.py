@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from cnnkit.cli.explain._common import (
+from cnnkit.cli._common import (
     DATA_DIR_OPT,
     DATA_OPT,
     DEVICE_OPT,
@@ -84,7 +84,7 @@ def attack(
     check_count(count, "--count", high=1_000_000)
     check_count(fit_count, "--fit-count", high=1_000_000)
     check_count(seed, "--seed", low=0, high=MAX_SEED)
-    from cnnkit.cli.explain._common import open_source
+    from cnnkit.cli._common import open_source
     from cnnkit.progress import ProgressBar
     from cnnkit.reports.pages import OutputFolder
 
@@ -151,7 +151,7 @@ def _parse_eps(text: str) -> list[float]:
 def _images(source: Any, images: Optional[list[Path]], count: int, data: Optional[str],
             data_dir: Optional[Path], seed: int) -> tuple[Any, Any, bool]:
     """(x, y, labelled): test images with labels, or files labelled with the model's own prediction."""
-    from cnnkit.cli.explain._common import pick_images
+    from cnnkit.cli._common import pick_images
 
     x, y, _ = pick_images(source, images, count, data, data_dir, seed)
     if y is not None:

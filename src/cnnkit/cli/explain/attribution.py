@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from cnnkit.cli.explain._common import (
+from cnnkit.cli._common import (
     COUNT_OPT,
     DATA_DIR_OPT,
     DATA_OPT,

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from cnnkit.cli.explain._common import (
+from cnnkit.cli._common import (
     DATA_DIR_OPT,
     DATA_OPT,
     DEVICE_OPT,
