@@ -28,6 +28,7 @@ ALLOWED_UPWARD = {
     ("train", "attacks"),  # adversarial training takes the attacks' FGSM and PGD steps, which import only the ground floor
     ("train", "viz"),      # the training report is drawn by viz, which imports no torch and nothing of cnnkit's
     ("runs", "viz"),       # so is the confusion matrix `cnnkit eval` writes beside the run
+    ("apps", "viz"),       # and each application's run report, as train's is
 }
 
 

@@ -50,7 +50,7 @@ def _parameters_on_meta(name: str) -> int:
         return sum(p.numel() for p in create_model(name).parameters())
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(task="classification"))
 def test_forward_backward_and_json_kwargs(name: str) -> None:
     entry = get_model_entry(name)
     size = min(entry.input_size, 32 if _parameters_on_meta(name) > _BIG else 64)
@@ -64,7 +64,7 @@ def test_forward_backward_and_json_kwargs(name: str) -> None:
     assert model.cnnkit_name == name and model.cnnkit_kwargs == kwargs
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(task="classification"))
 def test_small_inputs_train(name: str) -> None:
     """Every model accepts 28x28 greyscale images, and the 8x8 digits or says its minimum size."""
     for size in (8, 28):

@@ -1,2 +1,4 @@
 """The lecture's applications beyond classification, one package each (DESIGN.md): each brings its
 Task for the one trainer, its models, its data formats and its metrics."""
+
+from cnnkit.apps import superres  # noqa: F401,E402  (registers its models and its Task)

@@ -23,6 +23,7 @@ from cnnkit.cli import (
     ops,
     predict,
     report,
+    sr,
     train,
 )
 
@@ -49,7 +50,8 @@ def _root(
         raise typer.Exit()
 
 
-for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack):
+for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
+              sr):
     group.register(app)
 
 

@@ -11,6 +11,7 @@ EXAMPLES = """
 Examples:
   cnnkit models
   cnnkit models 'resnet*'
+  cnnkit models --task superres
 """
 
 
@@ -18,13 +19,21 @@ def register(app: typer.Typer) -> None:
     app.command("models", help="List the registered models.\n" + EXAMPLES)(models)
 
 
-def models(pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'vgg*'.")) -> None:
+def models(
+    pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'vgg*'."),
+    task: Optional[str] = typer.Option(None, "--task", help="Only this task's models: classification or superres."),
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from cnnkit.models import describe_models
 
-    table = Table("name", "parameters", "input", "description")
-    for row in describe_models(pattern):
-        table.add_row(row.name, f"{row.parameters:,}", row.input, row.summary)
+    rows = describe_models(pattern, task=task)
+    if task is not None and not rows:
+        from cnnkit.errors import ConfigError
+
+        raise ConfigError(f"no {task!r} models; tasks: classification, superres")
+    table = Table("name", "task", "parameters", "input", "description")
+    for row in rows:
+        table.add_row(row.name, row.task, f"{row.parameters:,}", row.input, row.summary)
     Console().print(table)

@@ -142,5 +142,11 @@ def train(
 def _print_result(result) -> None:
     if result.rank != 0:  # under torchrun rank 0 speaks for all
         return
-    typer.echo(f"test accuracy {result.test_acc:.2%} after {result.seconds:.1f} s")
+    if result.headline == "test_acc":
+        typer.echo(f"test accuracy {result.test_acc:.2%} after {result.seconds:.1f} s")
+    elif result.headline == "test_psnr":
+        gain = (result.metrics or {}).get("test_gain", float("nan"))
+        typer.echo(f"test PSNR {result.test_acc:.2f} dB ({gain:+.2f} dB over bicubic) after {result.seconds:.1f} s")
+    else:
+        typer.echo(f"{result.headline.replace('_', ' ')} {result.test_acc:.4g} after {result.seconds:.1f} s")
     typer.echo(str(result.report.resolve()))

@@ -33,9 +33,10 @@ IMAGE_SUFFIXES = frozenset(
 
 
 def load_image(
-    path: str | os.PathLike[str], *, mode: str = "RGB", draft_size: int | None = None
+    path: str | os.PathLike[str], *, mode: str | None = "RGB", draft_size: int | None = None
 ) -> Image.Image:
-    """Decode an image file, upright (EXIF orientation applied) and converted to ``mode``.
+    """Decode an image file, upright (EXIF orientation applied) and converted to ``mode``
+    (None: the file's own mode, high bit depths as 8-bit greyscale).
 
     ``draft_size`` lets JPEG decoding scale down by DCT while keeping both sides at least
     that many pixels, which makes large photos several times cheaper to load.
@@ -57,7 +58,8 @@ def load_image(
                         image.draft("RGB", (int(image.size[0] / scale), int(image.size[1] / scale)))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
-                return _to_8bit(upright).convert(mode)
+                eight = _to_8bit(upright)
+                return eight.convert(mode) if mode is not None else eight.copy()
     # Pillow's decoders raise many types for damaged input (OSError, SyntaxError,
     # ValueError, DecompressionBombError, ...); every one of them means "not a usable image".
     except Exception as e:  # noqa: BLE001

@@ -13,6 +13,7 @@ from cnnkit.models._registry import (
     get_model_entry,
     list_models,
     register_model,
+    register_task,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "get_model_entry",
     "list_models",
     "register_model",
+    "register_task",
 ]

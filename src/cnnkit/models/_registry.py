@@ -3,12 +3,19 @@
 A model file defines its blocks, its class, and one small registered function per named
 variant (the timm layout). The function's name is the registry key and its keyword
 arguments are plain JSON values, so ``model.json`` in a run directory can rebuild any model.
+
+Every entry names its ``task`` ("classification" unless registered with ``task=``). The
+applications' models (SRCNN, ...) live in their ``cnnkit.apps`` package and register there;
+the registry imports ``cnnkit.apps`` the first time it is asked for a name it lacks or for the
+list, so ``create_model("srcnn_955")``, ``cnnkit summary`` and ``rf`` find them. That import goes
+by name (``APPLICATIONS``) because apps stand above models in the package order.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import inspect
 import re
 import typing
@@ -20,7 +27,8 @@ from torch import nn
 
 from cnnkit.errors import ConfigError, UnknownModelError
 
-__all__ = ["ModelEntry", "ModelDescription", "register_model", "create_model", "list_models", "get_model_entry", "describe_models"]
+__all__ = ["ModelEntry", "ModelDescription", "load_applications", "register_model", "register_task", "task_factory",
+           "task_names", "create_model", "list_models", "get_model_entry", "describe_models"]
 
 
 @dataclass(frozen=True)
@@ -33,13 +41,60 @@ class ModelEntry:
     summary: str           # first line of the constructor's docstring
     in_chans: int          # default input channels
     input_size: int        # default input height = width, pixels
+    task: str = "classification"  # what it learns: the Task that trains it (train/task.py, apps/)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+APPLICATIONS = "cnnkit.apps"  # imported on first need: its packages register their models
+_applications_loaded = False
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register a model constructor under its function name; a duplicate name raises."""
+def load_applications() -> None:
+    """Import the applications' packages once, so that their models (and tasks) are registered."""
+    global _applications_loaded
+    if not _applications_loaded:
+        _applications_loaded = True
+        importlib.import_module(APPLICATIONS)
+
+
+_TASKS: dict[str, str] = {"classification": "cnnkit.train.task:classification_task"}
+
+
+def register_task(name: str, factory: str) -> None:
+    """Name the Task of ``config.task == name`` by the "module:function" that builds it from a TrainConfig
+    (a path, not the function, so registering imports nothing of the trainer)."""
+    if name in _TASKS:
+        raise ValueError(f"task {name!r} is registered twice")
+    _TASKS[name] = factory
+
+
+def task_factory(name: str) -> Callable[..., Any] | None:
+    """The function that builds task ``name``'s Task from a TrainConfig; None if no package registers it."""
+    if name not in _TASKS:
+        load_applications()
+    if name not in _TASKS:
+        return None
+    module, _, attribute = _TASKS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def task_names() -> list[str]:
+    """Every registered task name, sorted."""
+    load_applications()
+    return sorted(_TASKS)
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, task: str = "classification") -> Any:
+    """Register a model constructor under its function name; a duplicate name raises.
+
+    ``@register_model`` registers a classifier; ``@register_model(task="superres")`` a model of
+    another task."""
+    if fn is None:
+        return lambda f: _register(f, task)
+    return _register(fn, task)
+
+
+def _register(fn: Callable[..., nn.Module], task: str) -> Callable[..., nn.Module]:
     name = fn.__name__
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice ({fn.__module__})")
@@ -51,6 +106,7 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         summary=(inspect.getdoc(fn) or "").split("\n", 1)[0],
         in_chans=defaults.get("in_chans", 3),
         input_size=defaults.get("input_size", 224),
+        task=task,
     )
     return fn
 
@@ -71,6 +127,8 @@ def _defaults_of(fn: Callable[..., nn.Module]) -> dict[str, Any]:
 
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; an unknown name raises with the closest names."""
+    if name not in _REGISTRY:
+        load_applications()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -97,10 +155,13 @@ def _natural_key(name: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Registered names in natural order (resnet18 before resnet101), filtered by a pattern such as 'resnet*'."""
+def list_models(pattern: str | None = None, *, task: str | None = None) -> list[str]:
+    """Registered names in natural order (resnet18 before resnet101), filtered by a pattern such as
+    'resnet*' and by ``task`` ("classification", "superres", ...; None: every task)."""
+    load_applications()
     names = sorted(_REGISTRY, key=_natural_key)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+    return [n for n in names if (pattern is None or fnmatch.fnmatch(n, pattern))
+            and (task is None or _REGISTRY[n].task == task)]
 
 
 @dataclass(frozen=True)
@@ -111,14 +172,15 @@ class ModelDescription:
     parameters: int
     input: str             # C x H x W
     summary: str
+    task: str = "classification"
 
 
-def describe_models(pattern: str | None = None) -> list[ModelDescription]:
+def describe_models(pattern: str | None = None, *, task: str | None = None) -> list[ModelDescription]:
     """Describe registered models; built on the meta device, so even VGG-16 costs no memory."""
     import torch
 
     rows = []
-    for name in list_models(pattern):
+    for name in list_models(pattern, task=task):
         entry = _REGISTRY[name]
         with torch.device("meta"):
             model = entry.constructor()
@@ -128,6 +190,7 @@ def describe_models(pattern: str | None = None) -> list[ModelDescription]:
                 parameters=sum(p.numel() for p in model.parameters()),
                 input=f"{entry.in_chans}x{entry.input_size}x{entry.input_size}",
                 summary=entry.summary,
+                task=entry.task,
             )
         )
     return rows

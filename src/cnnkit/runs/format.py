@@ -72,6 +72,8 @@ class ModelInfo:
     dataset: str | None                # None: imported weights of unknown training data
     cnnkit_version: str = __version__
     training: dict[str, Any] = field(default_factory=dict)  # timing and final accuracy
+    task: str = "classification"       # the Task that trained it ("superres": classes is empty)
+    task_options: dict[str, Any] = field(default_factory=dict)  # what the task needs to use it, e.g. the scale
 
     format: int = MODEL_FORMAT
 
@@ -115,7 +117,10 @@ def check_model_info(values: dict[str, Any], *, source: str, error: type[CnnkitE
     bad_key = next((k for k in kwargs if not (k.isidentifier() and len(k) <= 100)), None)
     if bad_key is not None:
         raise fields.fail("kwargs", "constructor argument names (Python identifiers)", bad_key)
-    classes = fields.texts("classes", values.get("classes"), min_len=1, max_len=MAX_CLASSES)
+    task = fields.text("task", values.get("task", "classification"), max_len=50)
+    fields.mapping("task_options", values.get("task_options", {}), max_items=100)
+    classifies = task == "classification"
+    classes = fields.texts("classes", values.get("classes"), min_len=1 if classifies else 0, max_len=MAX_CLASSES)
     in_chans = fields.integer("in_chans", values.get("in_chans"), 1, MAX_CHANS)
     input_size = fields.integer("input_size", values.get("input_size"), 1, MAX_INPUT_SIZE)
     fields.numbers("mean", values.get("mean"), length=in_chans, lo=-1e3, hi=1e3)
@@ -126,6 +131,8 @@ def check_model_info(values: dict[str, Any], *, source: str, error: type[CnnkitE
     fields.mapping("training", values.get("training", {}))
     for key, value, source_field in (("num_classes", len(classes), "classes"), ("in_chans", in_chans, "in_chans"),
                                      ("input_size", input_size, "input_size")):
+        if key == "num_classes" and not classifies:
+            continue
         if key in kwargs and kwargs[key] != value:
             shown = f"{value} names" if source_field == "classes" else str(value)
             raise error(f"{source}: kwargs.{key} is {kwargs[key]!r} but {source_field} says {shown}; "
@@ -266,6 +273,8 @@ def build_network(info: ModelInfo, *, source: str | Path) -> torch.nn.Module:
                 f"{source}: {info.architecture} does not take {info.in_chans}x{info.input_size}x{info.input_size} "
                 f"images ({first[:120]}); in_chans or input_size was changed"
             ) from None
+    if info.task != "classification":  # an image out, checked by the task that uses it
+        return build()
     if logits.dim() != 2 or logits.shape[1] != len(info.classes):
         raise RunDirError(
             f"{source}: the network gives {tuple(logits.shape[1:])} outputs but classes has {len(info.classes)} names; "

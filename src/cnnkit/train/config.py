@@ -34,6 +34,8 @@ class TrainConfig:
     """A training run: model, data, optimisation, schedule, regularisation and output."""
 
     # what to train on what
+    task: str = "classification"       # the Task (train/task.py TASKS): "classification", "superres", ...
+    task_options: dict[str, Any] = field(default_factory=dict)  # the task's own settings, checked by it
     model: str = "lenet5"
     data: str = "fashion-mnist"
     data_dir: str | None = None        # where the dataset's files are; None searches the usual places
@@ -85,6 +87,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         f = Fields("", ConfigError, hint="'cnnkit train --help' gives the ranges", label=_with_flag)
+        f.text("task", self.task, max_len=50)
+        f.mapping("task_options", self.task_options, max_items=100)
+        if json_depth(self.task_options) > 8:
+            raise f.fail("task_options", "an object nested at most 8 levels deep", self.task_options)
         f.text("model", self.model, max_len=100)
         f.text("data", self.data, max_len=100)
         if self.data_dir is not None:
@@ -215,7 +221,7 @@ class TrainConfig:
 _ADV_FLAGS = {"adv_eps": "--eps", "adv_steps": "--adv-steps", "adv_alpha": "--adv-alpha", "adv_ratio": "--adv-ratio"}
 
 
-_FLAGS = {"num_workers": "--workers", "adv_eps": "--eps", "model_kwargs": "--config's model_kwargs",
+_FLAGS = {"num_workers": "--workers", "task_options": "--config's task_options", "adv_eps": "--eps", "model_kwargs": "--config's model_kwargs",
           "warmup_epochs": "--warmup-epochs"}
 
 

@@ -42,7 +42,7 @@ from cnnkit.train.distributed import Distributed, distributed_session, is_main_p
 from cnnkit.train.interrupt import StopSignals, TrainingInterrupted
 from cnnkit.runs.lock import RunLock, run_lock
 from cnnkit.runs.format import CONFIG_FILE, MODEL_FILE, REPORT_FILE, finish_run_dir, free_run_name, prepare_run_dir
-from cnnkit.train.task import ClassificationTask, Task
+from cnnkit.train.task import Task, task_from_config
 from cnnkit.train.trainer import Trainer, TrainingDiverged
 
 __all__ = ["FitResult", "fit", "resume", "TrainingDiverged", "TrainingInterrupted"]
@@ -60,15 +60,17 @@ class FitResult:
     seconds: float
     rank: int = 0                     # under torchrun, this process's rank; rank 0 reports
     metrics: dict[str, float] | None = None  # the final evaluation's metrics (rank 0)
+    headline: str = "test_acc"        # the name of the metric in test_acc
 
 
 def fit(config: TrainConfig, *, task: Task | None = None, progress: bool = True) -> FitResult:
     """Train ``config.model`` on ``config.data`` (lecture: mini-batch SGD) into a new run directory.
 
-    ``task`` is what is learnt; None is classification (ClassificationTask). Any object with the
-    members of ``cnnkit.train.task.Task`` trains, checkpoints and resumes through the same loop.
+    ``task`` is what is learnt; None takes the one ``config.task`` names (classification by
+    default). Any object with the members of ``cnnkit.train.task.Task`` trains, checkpoints and
+    resumes through the same loop.
     """
-    return _run(config, task or ClassificationTask(), progress=progress)
+    return _run(config, task or task_from_config(config), progress=progress)
 
 
 def resume(
@@ -82,7 +84,7 @@ def resume(
     """Continue an interrupted run from its last checkpoint; the result is bitwise the uninterrupted run's.
 
     ``run`` is the run directory (``runs/NAME`` finds ``runs/.NAME.partial``); ``task`` is the one
-    ``fit`` was given (None: classification). Nothing in the run changes unless the checkpoint is
+    ``fit`` was given (None: the one config.json names). Nothing in the run changes unless the checkpoint is
     valid and fits the run's config.json.
     """
     run_dir = _locate_unfinished(Path(run))
@@ -92,7 +94,7 @@ def resume(
         config = TrainConfig.from_file(run_dir / CONFIG_FILE)
         checkpoint = load_checkpoint(run_dir)
         _check_position(checkpoint.meta, source=f"{run_dir / STATE_INFO_FILE}", epochs=config.epochs)
-        saved = checkpoint.meta["config"]
+        saved = {**TrainConfig().to_dict(), **checkpoint.meta["config"]}  # fields added since take their defaults
         changed = sorted(
             k for k in set(saved) | set(config.to_dict())
             if k not in RESUME_OVERRIDES and saved.get(k) != config.to_dict().get(k)
@@ -105,7 +107,7 @@ def resume(
             )
         overrides = {"checkpoint_every": checkpoint_every, "num_workers": num_workers}
         config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
-        return _run(config, task or ClassificationTask(), progress=progress, run_dir=run_dir, checkpoint=checkpoint,
+        return _run(config, task or task_from_config(config), progress=progress, run_dir=run_dir, checkpoint=checkpoint,
                     lock=lock)
 
 
@@ -256,7 +258,7 @@ def _run(
         finally:
             trainer.close()  # DDP must be gone before its process group is destroyed
     return FitResult(run_dir=finished, report=finished / REPORT_FILE, test_acc=headline, seconds=seconds,
-                     rank=ddp.rank, metrics=metrics)
+                     rank=ddp.rank, metrics=metrics, headline=task.headline)
 
 
 def _new_run_dir(config: TrainConfig, ddp: Distributed) -> Path:

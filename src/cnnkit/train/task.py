@@ -33,12 +33,12 @@ from cnnkit.errors import ConfigError
 from cnnkit.layers import Normalize
 from cnnkit.layers.reference import use_reference_ops
 from cnnkit.models import create_model, get_model_entry
+from cnnkit.models._registry import task_factory, task_names
 from cnnkit.train.config import TrainConfig
 from cnnkit.runs.evaluation import Evaluation, evaluate
-from cnnkit.train.report import MISTAKES_SHOWN, build_report
 from cnnkit.runs.format import ModelInfo, write_model
 
-__all__ = ["Built", "ClassificationTask", "Task", "aux_logits", "task_for"]
+__all__ = ["Built", "ClassificationTask", "Task", "aux_logits", "classification_task", "task_for", "task_from_config"]
 
 
 @dataclass(frozen=True)
@@ -217,11 +217,15 @@ class ClassificationTask:
 
     def evaluate(self, model: nn.Module, test_set: Dataset, *, config: TrainConfig, device: torch.device,
                  amp: torch.dtype | None, final: bool) -> Evaluation:
+        from cnnkit.train.report import MISTAKES_SHOWN  # the report (matplotlib) loads only when a run needs it
+
         return evaluate(model, test_set, device=device, tta=config.tta, amp=amp,
                         channels_last=config.channels_last, keep_wrong=MISTAKES_SHOWN if final else 0)
 
     def finish(self, run_dir: Path, built: Built, *, config: TrainConfig, test_set: Dataset,
                evaluation: Evaluation, training: dict[str, Any]) -> None:
+        from cnnkit.train.report import build_report
+
         spec = self.spec
         info = ModelInfo(
             architecture=config.model, kwargs=built.kwargs, classes=list(spec.classes), in_chans=spec.in_chans,
@@ -230,3 +234,21 @@ class ClassificationTask:
         )
         write_model(run_dir, built.network, info)
         build_report(run_dir, model=built.model, info=info, config=config, test_set=test_set, evaluation=evaluation)
+
+
+
+def task_from_config(config: TrainConfig) -> Task:
+    """The Task ``config.task`` names (the registry maps names to factories), so that config.json alone
+    re-runs or resumes any run."""
+    factory = task_factory(config.task)
+    if factory is None:
+        raise ConfigError(f"task (config.json's task) {config.task!r} is unknown; choose one of {', '.join(task_names())}")
+    return factory(config)
+
+
+def classification_task(config: TrainConfig) -> ClassificationTask:
+    """The Task of ``config.task == "classification"``, which takes no task_options."""
+    if config.task_options:
+        raise ConfigError(f"classification takes no task_options, got {', '.join(sorted(config.task_options))}; "
+                          "remove them from config.json")
+    return ClassificationTask()

@@ -6,7 +6,7 @@ atomically. ``write_report`` embeds them in one self-contained, offline HTML pag
 """
 
 from cnnkit.viz.confusion import plot_confusion_matrix
-from cnnkit.viz.curves import plot_lr_schedule, plot_training_curves
+from cnnkit.viz.curves import plot_lr_schedule, plot_metric_curves, plot_training_curves
 from cnnkit.viz.grids import plot_filters, plot_image_grid
 from cnnkit.viz.landscape import plot_loss_contour, plot_loss_line, plot_loss_surface_3d
 from cnnkit.viz.report import ReportSection, render_report, write_report
@@ -27,6 +27,7 @@ from cnnkit.viz.tables import (
 
 __all__ = [
     "plot_training_curves",
+    "plot_metric_curves",
     "plot_lr_schedule",
     "plot_confusion_matrix",
     "plot_filters",

@@ -31,7 +31,7 @@ from cnnkit.viz._figure import (
     style_axes,
 )
 
-__all__ = ["plot_training_curves", "plot_lr_schedule"]
+__all__ = ["plot_metric_curves", "plot_training_curves", "plot_lr_schedule"]
 
 # Beyond this many points a marker per point is clutter; below it, markers keep sparse
 # series (a single epoch, test metrics every k epochs) visible.
@@ -217,4 +217,44 @@ def plot_lr_schedule(
         top.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title or "learning rate per optimiser step", loc="left",
                  fontsize=TITLE_FONT, color=TEXT_COLOR)
+    return save_figure(fig, path)
+
+
+_PALETTE = (TRAIN_COLOR, TEST_COLOR, NOTE_COLOR, LR_COLOR)
+
+
+def plot_metric_curves(
+    metrics: Sequence[Mapping[str, float | None]],
+    panels: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Any task's curves per epoch: one panel per (y label, [(metrics.jsonl key, legend label), ...]).
+
+    Super-resolution draws its loss and its train, test and bicubic PSNR this way; a key no
+    record holds leaves a note in its panel. Returns ``path``."""
+    if len(metrics) == 0:
+        raise ValueError("plot_metric_curves needs at least one epoch record; metrics is empty")
+    if not panels:
+        raise ValueError("plot_metric_curves needs at least one panel")
+    fig = new_figure(4.2 * len(panels) + 0.4, 3.6)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, series) in zip(axes, panels):
+        style_axes(ax)
+        drawn = False
+        for i, (key, legend) in enumerate(series):
+            x, y = _series(metrics, key)
+            if len(x):
+                _plot(ax, x, y, color=_PALETTE[i % len(_PALETTE)], label=legend, marker="os^D"[i % 4])
+                drawn = True
+        if drawn:
+            ax.legend(frameon=False, fontsize=SMALL_FONT, loc="best")
+        else:
+            _empty(ax, f"no {label} recorded")
+        ax.set_title(label, fontsize=TITLE_FONT, color=TEXT_COLOR)
+        ax.set_ylabel(label)
+        _finish_epoch_axis(ax)
+    if title:
+        fig.suptitle(title, fontsize=TITLE_FONT + 1, color=TEXT_COLOR)
     return save_figure(fig, path)

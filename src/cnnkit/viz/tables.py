@@ -36,6 +36,9 @@ _EPOCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("train_acc", "train acc", "percent"),
     ("test_loss", "test loss", "loss"),
     ("test_acc", "test acc", "percent"),
+    ("train_psnr", "train PSNR", "db"),
+    ("test_psnr", "test PSNR", "db"),
+    ("test_psnr_bicubic", "bicubic PSNR", "db"),
     ("lr", "lr", "lr"),
     ("seconds", "time", "seconds"),
     ("images_per_s", "images/s", "rate"),
@@ -90,6 +93,8 @@ def _format_metric(value: Any, kind: str) -> str:
         return f"{value:.4f}"
     if kind == "lr":
         return f"{value:.4g}"
+    if kind == "db":
+        return f"{value:.2f} dB"
     if kind == "seconds":
         return format_duration(value)
     return f"{value:,.0f}"

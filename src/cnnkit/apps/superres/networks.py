@@ -11,6 +11,16 @@ FSRCNN (Dong, Loy & Tang, ECCV 2016) works at the low resolution and learns the 
 5x5 feature extraction (d = 56), 1x1 shrinking (s = 12), m = 4 3x3 mapping layers, 1x1
 expanding, PReLU between, and a 9x9 deconvolution of stride ``scale``: 12,464 weights, and
 about scale^2 fewer multiply-adds per output pixel than SRCNN, for the same or better PSNR.
+
+ESPCN (Shi et al., CVPR 2016) also works at the low resolution and upsamples last, by a
+convolution to scale^2 channels rearranged into a scale x scale block per pixel (sub-pixel
+convolution, ``nn.PixelShuffle``): 5x5 x 64, 3x3 x 32, 3x3 x scale^2. ``espcn_residual``, the
+shipped default, is the same idea made deeper and residual: eight 3x3 convolutions of 32 channels
+at the low resolution, whose output is added to the bicubic upscaling (VDSR's global residual,
+Kim et al., CVPR 2016): about 6,500 multiply-adds per output pixel at x3, a ninth of SRCNN 9-5-5's.
+
+Every network registers in the one registry with ``task="superres"`` (``cnnkit models --task
+superres``); ``in_chans`` is 1 (luminance) and ``input_size`` only the patch side it trains on.
 """
 
 from __future__ import annotations
@@ -18,10 +28,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnkit.apps.superres.resize import check_scale
+from cnnkit.apps.superres.resize import bicubic, check_scale
 from cnnkit.errors import ConfigError
+from cnnkit.models import register_model
 
-__all__ = ["FSRCNN", "SRCNN"]
+__all__ = ["ESPCN", "FSRCNN", "SRCNN"]
 
 _BORDERS = ("replicate", "valid")
 
@@ -91,3 +102,79 @@ class FSRCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, h, w) low-resolution luminance to (N, C, scale h, scale w)."""
         return self.upsample(self.body(x))
+
+
+class ESPCN(nn.Module):
+    """Sub-pixel convolution network (Shi et al., 2016): low-resolution convolutions, then ``PixelShuffle``.
+
+    ``widths`` and ``kernels`` give the layers before the last (ReLU after each); the last
+    convolution has ``kernel`` x ``kernel`` x scale^2 outputs. With ``residual=True`` the result
+    is added to the bicubic upscaling of the input, so the network learns only what bicubic misses."""
+
+    learns_upsampling = True
+
+    def __init__(self, scale: int = 3, widths: tuple[int, ...] = (64, 32), kernels: tuple[int, ...] = (5, 3),
+                 kernel: int = 3, *, in_chans: int = 1, residual: bool = False) -> None:
+        super().__init__()
+        self.scale = check_scale(scale)
+        widths, kernels = tuple(widths), tuple(kernels)
+        if len(widths) != len(kernels) or not widths:
+            raise ConfigError(f"ESPCN needs one kernel size per width, got widths {widths} and kernels {kernels}")
+        for k in (*kernels, kernel):
+            if not (isinstance(k, int) and k >= 1 and k % 2 == 1):
+                raise ConfigError(f"kernel sizes must be odd integers >= 1, got {k!r}")
+        layers: list[nn.Module] = []
+        chans = in_chans
+        for width, k in zip(widths, kernels):
+            layers += [nn.Conv2d(chans, width, k, padding=k // 2), nn.ReLU(inplace=True)]
+            chans = width
+        layers += [nn.Conv2d(chans, in_chans * scale * scale, kernel, padding=kernel // 2), nn.PixelShuffle(scale)]
+        self.body = nn.Sequential(*layers)
+        self.residual = residual
+        self.radius = sum(k // 2 for k in (*kernels, kernel)) + (2 if residual else 0)  # bicubic reads 2 more
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C, h, w) low-resolution luminance to (N, C, scale h, scale w)."""
+        out = self.body(x)
+        if self.residual:
+            out = out + bicubic(x, (x.shape[-2] * self.scale, x.shape[-1] * self.scale))
+        return out
+
+
+@register_model(task="superres")
+def srcnn_915(in_chans: int = 1, input_size: int = 33, border: str = "replicate", residual: bool = False) -> SRCNN:
+    """SRCNN 9-1-5 (Dong et al., 2014): 8,032 weights, on bicubic-upscaled luminance."""
+    return SRCNN(9, 1, 5, in_chans=in_chans, border=border, residual=residual)
+
+
+@register_model(task="superres")
+def srcnn_935(in_chans: int = 1, input_size: int = 33, border: str = "replicate", residual: bool = False) -> SRCNN:
+    """SRCNN 9-3-5 (Dong et al., 2016): 24,416 weights, on bicubic-upscaled luminance."""
+    return SRCNN(9, 3, 5, in_chans=in_chans, border=border, residual=residual)
+
+
+@register_model(task="superres")
+def srcnn_955(in_chans: int = 1, input_size: int = 33, border: str = "replicate", residual: bool = False) -> SRCNN:
+    """SRCNN 9-5-5 (Dong et al., 2016): 57,184 weights, the paper's best, on bicubic-upscaled luminance."""
+    return SRCNN(9, 5, 5, in_chans=in_chans, border=border, residual=residual)
+
+
+@register_model(task="superres")
+def fsrcnn(scale: int = 3, in_chans: int = 1, input_size: int = 16, d: int = 56, s: int = 12, m: int = 4) -> FSRCNN:
+    """FSRCNN(56, 12, 4) (Dong, Loy & Tang, 2016): low-resolution input, learned 9x9 deconvolution."""
+    return FSRCNN(scale, d, s, m, in_chans=in_chans)
+
+
+@register_model(task="superres")
+def espcn(scale: int = 3, in_chans: int = 1, input_size: int = 16) -> ESPCN:
+    """ESPCN (Shi et al., 2016): 5x5x64, 3x3x32, 3x3 sub-pixel convolution at low resolution."""
+    return ESPCN(scale, (64, 32), (5, 3), 3, in_chans=in_chans)
+
+
+@register_model(task="superres")
+def espcn_residual(scale: int = 3, in_chans: int = 1, input_size: int = 16, width: int = 32,
+                   depth: int = 8) -> ESPCN:
+    """The shipped default: ``depth`` 3x3 convolutions of ``width`` at low resolution, sub-pixel, + bicubic."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ConfigError(f"depth must be an integer >= 2 (convolutions), got {depth!r}")
+    return ESPCN(scale, (width,) * (depth - 1), (3,) * (depth - 1), 3, in_chans=in_chans, residual=True)

@@ -6,6 +6,7 @@ the result is the same as in one piece."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.apps.superres.color import rgb_to_ycbcr, ycbcr_to_rgb
@@ -54,6 +55,7 @@ def restore_luminance(model: nn.Module, y: Tensor, scale: int, *, tile: int = 25
         raise ConfigError(f"the image is {w}x{h} pixels, too small for the network's field of "
                           f"{2 * radius + 1} pixels; give an image of at least {2 * radius // (1 if learns else scale) + 1} pixels a side")
     device = device_of(model)
+    shrink = int(getattr(model, "shrink", 0)) // 2
     out = torch.empty(1, h * scale, w * scale, dtype=y.dtype)
     with frozen(model), torch.no_grad():
         for top in range(0, h, tile):
@@ -63,6 +65,8 @@ def restore_luminance(model: nn.Module, y: Tensor, scale: int, *, tile: int = 25
                 piece = y[None, :, t0:t1, l0:l1].to(device, torch.float32)
                 if not learns:
                     piece = bicubic(piece, ((t1 - t0) * scale, (l1 - l0) * scale))
+                if shrink:  # a network without padding (border="valid") sees the edge repeated
+                    piece = F.pad(piece, (shrink,) * 4, mode="replicate")
                 result = model(piece)[0].to(out)
                 bottom, right = min(top + tile, h), min(left + tile, w)
                 out[:, top * scale:bottom * scale, left * scale:right * scale] = result[
