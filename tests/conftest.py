@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cnnkit.cli.main import main
 from cnnkit.train import TrainConfig, fit
 
 # Hypothesis profiles for the property and fuzz tests (tests/data/test_fuzz.py).
@@ -76,3 +77,18 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pat
         return run_dir
 
     return make
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., tuple[int, str, str]]:
+    """The CLI as a test calls it: run_cli(args, capsys or capfd) -> (exit code, stdout, stderr)."""
+    def run(args: list[str], capture) -> tuple[int, str, str]:
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capture.readouterr()
+        return code, captured.out, captured.err
+
+    return run

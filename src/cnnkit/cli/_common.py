@@ -20,12 +20,14 @@ DEVICE_OPT = typer.Option("auto", "--device", help="auto, cpu or cuda.")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
-def open_source(source: str, device: str) -> Any:
-    """The Run behind RUN (a run directory or a registered name) on the chosen device."""
+def open_source(source: str, device: str, *, classifier: str | None = None) -> Any:
+    """The Run behind RUN (a run directory or a registered name) on the chosen device; with
+    ``classifier`` (the command's name) a model of another task is refused in one line."""
     from cnnkit.device import resolve_device
-    from cnnkit.runs.opening import open_model
+    from cnnkit.runs.opening import open_model, require_classifier
 
-    return open_model(source, device=resolve_device(device))
+    run = open_model(source, device=resolve_device(device))
+    return require_classifier(run, source, classifier) if classifier else run
 
 
 def pick_images(run: Any, images: Optional[list[Path]], count: int, data: Optional[str],

@@ -88,10 +88,10 @@ def attack(
     from cnnkit.progress import ProgressBar
     from cnnkit.reports.pages import OutputFolder
 
-    source = open_source(run, device)
+    source = open_source(run, device, classifier="attack")
     if compare and (physical or methods == ["universal"]):
         raise ConfigError("--compare draws accuracy-vs-eps curves; it does not combine with --physical or universal")
-    compared = {name: _comparable(source, other, open_source(other, device)) for name, other in _names(run, compare)}
+    compared = {name: _comparable(source, other, open_source(other, device, classifier="attack --compare")) for name, other in _names(run, compare)}
     if methods == ["universal"]:
         _universal(source, run, xi=xi, norm=norm, fit_count=fit_count, count=count, images=images, data=data,
                    data_dir=data_dir, seed=seed, out=out, quiet=quiet)

@@ -30,7 +30,9 @@ def predict(
     from cnnkit.runs.prediction import predict_files
     from cnnkit.runs.format import load_run
 
-    predictions = predict_files(load_run(run), images, top_k=top_k)
+    from cnnkit.runs.opening import require_classifier
+
+    predictions = predict_files(require_classifier(load_run(run), run, "predict"), images, top_k=top_k)
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in predictions], indent=2))
         return

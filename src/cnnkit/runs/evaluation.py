@@ -195,9 +195,10 @@ def evaluate_run_dir(
     from cnnkit.runs.datasets import dataset_for
     from cnnkit.runs.format import load_run
     from cnnkit.runs.lock import lock_if_inside
+    from cnnkit.runs.opening import require_classifier
 
     torch_device = resolve_device(device)
-    run = load_run(run_dir, device=torch_device)
+    run = require_classifier(load_run(run_dir, device=torch_device), run_dir, "eval")
     dataset = dataset_for(run, data=data, data_dir=data_dir, split=split)
     dataset_name = data or run.info.dataset
     spec = dataset.spec

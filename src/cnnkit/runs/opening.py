@@ -19,7 +19,7 @@ from cnnkit.schema import MAX_SEED, shown
 from cnnkit.runs.format import ModelInfo, Run, load_run, sized_model
 from cnnkit.runs.prediction import preprocess
 
-__all__ = ["check_images", "check_seed", "load_images", "open_model"]
+__all__ = ["check_images", "check_seed", "load_images", "open_model", "require_classifier"]
 
 # Fresh networks get these statistics (ImageNet's for colour, mid-grey for one channel), so a
 # registered name behaves like a run trained on typical data.
@@ -69,6 +69,15 @@ def open_model(
         in_chans=chans, input_size=size, mean=mean, std=std, dataset=None,
     )
     return Run(path=None, model=sized_model(network, info, device), info=info)
+
+
+def require_classifier(run: Run, source: str | Path, command: str) -> Run:
+    """``run`` itself, if it classifies; else one line naming the command that takes it."""
+    if run.info.task != "classification":
+        hint = " (use 'cnnkit sr' and 'cnnkit sr eval')" if run.info.task == "superres" else ""
+        raise ConfigError(f"{source} is a {run.info.task} model, and '{command}' needs a classifier's class scores"
+                          f"{hint}; 'explain filters', 'maps', 'maximize' and 'invert' take any network")
+    return run
 
 
 def check_seed(seed: int) -> None:

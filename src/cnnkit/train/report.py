@@ -35,7 +35,7 @@ from cnnkit.viz import (
     write_report,
 )
 
-__all__ = ["build_report", "rebuild_report", "MISTAKES_SHOWN"]
+__all__ = ["build_report", "closing_sections", "rebuild_report", "MISTAKES_SHOWN"]
 
 MISTAKES_SHOWN = 32
 
@@ -82,19 +82,6 @@ def build_report(
 
     training = info.training
     last = metrics[-1] if metrics else {}
-    speeds = [m["images_per_s"] for m in metrics if m.get("images_per_s")]
-    timing = {
-        "total": format_duration(training.get("seconds", float("nan"))),
-        "data loading": format_duration(training.get("data_seconds", float("nan"))),
-        "training (sum of epochs)": format_duration(sum(m.get("seconds", 0.0) for m in metrics)),
-        "evaluation (sum)": format_duration(sum(m.get("eval_seconds", 0.0) for m in metrics)),
-        "median images/s": f"{sorted(speeds)[len(speeds) // 2]:,.0f}" if speeds else "–",
-        "device": training.get("device", "–"),
-        "mixed precision": training.get("amp", "–"),
-        "threads": training.get("threads", "–"),
-        "CPU": cpu_name(),
-        "torch": torch.__version__,
-    }
     parameters = sum(p.numel() for p in model.parameters())
     title = run_dir.name.removeprefix(".").removesuffix(".partial")
     sections = [
@@ -116,11 +103,7 @@ def build_report(
         ReportSection("Misclassified test images", images=mistakes,
                       text=f"The first {len(captions)} test images the model gets wrong, with the "
                       "predicted class and its probability." if captions else "No test image is misclassified."),
-        ReportSection("Per-epoch metrics", table=epoch_table(metrics)),
-        ReportSection("Configuration", table=key_value_table(config.to_dict()),
-                      text="Re-run exactly with: cnnkit train --config "
-                      + str(run_dir.parent.resolve() / title / CONFIG_FILE)),
-        ReportSection("Timing", table=key_value_table(timing, header=("what", "value"))),
+        *closing_sections(run_dir, metrics=metrics, config=config, training=training),
     ]
     highlights = [
         ("test accuracy", f"{result.accuracy:.2%}"),
@@ -140,6 +123,32 @@ def build_report(
     )
 
 
+def closing_sections(run_dir: Path, *, metrics: list, config: TrainConfig, training: dict) -> list[ReportSection]:
+    """The last sections of every task's report: per-epoch metrics, the configuration (and how to
+    re-run it), the timing."""
+    title = run_dir.name.removeprefix(".").removesuffix(".partial")
+    speeds = [m["images_per_s"] for m in metrics if m.get("images_per_s")]
+    timing = {
+        "total": format_duration(training.get("seconds", float("nan"))),
+        "data loading": format_duration(training.get("data_seconds", float("nan"))),
+        "training (sum of epochs)": format_duration(sum(m.get("seconds", 0.0) for m in metrics)),
+        "evaluation (sum)": format_duration(sum(m.get("eval_seconds", 0.0) for m in metrics)),
+        "median items/s": f"{sorted(speeds)[len(speeds) // 2]:,.0f}" if speeds else "–",
+        "device": training.get("device", "–"),
+        "mixed precision": training.get("amp", "–"),
+        "threads": training.get("threads", "–"),
+        "CPU": cpu_name(),
+        "torch": torch.__version__,
+    }
+    return [
+        ReportSection("Per-epoch metrics", table=epoch_table(metrics)),
+        ReportSection("Configuration", table=key_value_table(config.to_dict()),
+                      text="Re-run exactly with: cnnkit train --config "
+                      + str(run_dir.parent.resolve() / title / CONFIG_FILE)),
+        ReportSection("Timing", table=key_value_table(timing, header=("what", "value"))),
+    ]
+
+
 def rebuild_report(run_dir: str | Path, *, device: str = "auto") -> Path:
     """Rebuild report.html of a finished run from its directory alone."""
     run_dir = Path(run_dir)
@@ -148,6 +157,11 @@ def rebuild_report(run_dir: str | Path, *, device: str = "auto") -> Path:
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunDirError(f"{run_dir} has no {CONFIG_FILE}; is it a run directory made by 'cnnkit train'?")
     config = TrainConfig.from_file(run_dir / CONFIG_FILE)
+    if config.task != "classification":  # another task's report: its Task rebuilds it
+        from cnnkit.train.task import task_from_config
+
+        with run_lock(run_dir, "cnnkit report"):
+            return task_from_config(config).rebuild_report(run_dir, run=run, config=config, device=torch_device)
     test_set = load_dataset(
         config.data, "test", data_dir=config.data_dir, image_size=run.info.input_size,
         train_per_class=config.train_per_class, num_workers=config.num_workers, seed=config.seed,

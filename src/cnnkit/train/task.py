@@ -59,6 +59,9 @@ class Task(Protocol):
     sums over the whole test set itself. ``better`` maps each metric to "max" or "min".
     """
 
+    # A Task other than classification also has rebuild_report(run_dir, *, run, config, device) -> Path,
+    # which ``cnnkit report RUN`` calls.
+
     better: dict[str, str]
     headline: str                   # the metric the progress bar and FitResult show, e.g. "test_acc"
 

@@ -17,16 +17,6 @@ from cnnkit.apps.superres import bicubic, degrade, rgb_to_ycbcr
 from cnnkit.cli.main import main
 
 
-def _cli(args: list[str], capfd) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capfd.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A tiny x2 run trained by the command itself on a folder of four photographs."""
@@ -65,9 +55,9 @@ def test_sr_train_writes_a_superres_run(trained):
     assert (trained / "report.html").is_file()
 
 
-def test_sr_keeps_each_images_mode_and_multiplies_its_size(trained, images, tmp_path, capfd):
+def test_sr_keeps_each_images_mode_and_multiplies_its_size(trained, images, tmp_path, run_cli, capfd):
     inputs = [str(p) for p in images.values()]
-    code, out, err = _cli(["sr", *inputs, "--model", str(trained), "-o", str(tmp_path / "big"), "-q"], capfd)
+    code, out, err = run_cli(["sr", *inputs, "--model", str(trained), "-o", str(tmp_path / "big"), "-q"], capfd)
     assert code == 0, err
     written = [Path(line) for line in out.split()]
     assert [p.name for p in written] == [f"{Path(p).stem}_x2.png" for p in inputs]
@@ -83,10 +73,10 @@ def test_sr_keeps_each_images_mode_and_multiplies_its_size(trained, images, tmp_
     assert np.abs(got - expected).max() <= 0.5 / 255 + 1e-6
 
 
-def test_sr_eval_table_matches_scikit_image(trained, tmp_path, capfd):
+def test_sr_eval_table_matches_scikit_image(trained, tmp_path, run_cli, capfd):
     photo = tmp_path / "held.png"
     Image.fromarray(data.chelsea()[:120, :160]).save(photo)
-    code, out, err = _cli(["sr", "eval", str(trained), str(photo), "-o", str(tmp_path / "eval")], capfd)
+    code, out, err = run_cli(["sr", "eval", str(trained), str(photo), "-o", str(tmp_path / "eval")], capfd)
     assert code == 0, err
     result = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert Image.open(tmp_path / "eval" / "crops.png").size[0] > 300
@@ -103,12 +93,12 @@ def test_sr_eval_table_matches_scikit_image(trained, tmp_path, capfd):
     assert "mean" in out and "held.png" in out
 
 
-def test_sr_eval_measures_a_degradation_the_model_was_not_trained_on(trained, tmp_path, capfd):
+def test_sr_eval_measures_a_degradation_the_model_was_not_trained_on(trained, tmp_path, run_cli, capfd):
     photo = tmp_path / "held.png"
     Image.fromarray(data.chelsea()[:120, :160]).save(photo)
     results = {}
     for kind in ("bicubic", "blur", "jpeg"):
-        code, _, err = _cli(["sr", "eval", str(trained), str(photo), "--degradation", kind, "-o",
+        code, _, err = run_cli(["sr", "eval", str(trained), str(photo), "--degradation", kind, "-o",
                              str(tmp_path / kind)], capfd)
         assert code == 0, err
         results[kind] = json.loads((tmp_path / kind / "eval.json").read_text())
@@ -122,13 +112,13 @@ def test_sr_eval_measures_a_degradation_the_model_was_not_trained_on(trained, tm
     (["--scale", "2.5"], "should be a valid integer"),
     (["--scale", "3"], "upscales x2, not x3"),
 ])
-def test_sr_bad_scale_is_one_line(trained, images, tmp_path, capfd, args, message):
-    code, out, err = _cli(["sr", str(images["rgb"]), "--model", str(trained), "-o", str(tmp_path / "o"), *args], capfd)
+def test_sr_bad_scale_is_one_line(trained, images, tmp_path, run_cli, capfd, args, message):
+    code, out, err = run_cli(["sr", str(images["rgb"]), "--model", str(trained), "-o", str(tmp_path / "o"), *args], capfd)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
 
 
-def test_sr_refuses_bad_files_before_writing_anything(trained, images, tmp_path, capfd):
+def test_sr_refuses_bad_files_before_writing_anything(trained, images, tmp_path, run_cli, capfd):
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
     tiny = tmp_path / "tiny.png"
@@ -143,17 +133,34 @@ def test_sr_refuses_bad_files_before_writing_anything(trained, images, tmp_path,
         ([str(tmp_path / "missing.png")], tmp_path / "o3", "missing.png"),
     ]
     for inputs, out, message in cases:
-        code, _, err = _cli(["sr", *inputs, "--model", str(trained), "-o", str(out)], capfd)
+        code, _, err = run_cli(["sr", *inputs, "--model", str(trained), "-o", str(out)], capfd)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (message, err)
         assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
-    code, _, err = _cli(["sr", str(images["rgb"]), "--model", "lenet5"], capfd)
+    code, _, err = run_cli(["sr", str(images["rgb"]), "--model", "lenet5"], capfd)
     assert code == 2 and "neither a run directory nor a shipped model" in err
 
 
-def test_sr_train_refuses_a_folder_without_photos(tmp_path, capfd):
+def test_sr_train_refuses_a_folder_without_photos(tmp_path, run_cli, capfd):
     (tmp_path / "empty").mkdir()
-    code, _, err = _cli(["sr", "train", str(tmp_path / "empty"), "--out", str(tmp_path / "runs")], capfd)
+    code, _, err = run_cli(["sr", "train", str(tmp_path / "empty"), "--out", str(tmp_path / "runs")], capfd)
     assert code == 2 and "holds no images" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
-    code, _, err = _cli(["sr", "train", "--resume", str(tmp_path / "runs" / "x"), "--scale", "2"], capfd)
+    code, _, err = run_cli(["sr", "train", "--resume", str(tmp_path / "runs" / "x"), "--scale", "2"], capfd)
     assert code == 2 and "drop --scale" in err
+
+
+@pytest.mark.parametrize("command", [["eval"], ["predict", "IMAGE"], ["attack"], ["explain", "saliency"],
+                                     ["explain", "classes"], ["explain", "landscape"]])
+def test_classification_commands_refuse_a_superres_run_in_one_line(trained, images, run_cli, capfd, command):
+    args = [*command[:2 if command[0] == "explain" else 1], str(trained)]
+    if command[-1] == "IMAGE":
+        args = ["predict", str(trained), str(images["rgb"])]
+    code, _, err = run_cli(args, capfd)
+    assert code == 2 and "is a superres model" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_filters_and_summary_take_a_superres_model(trained, tmp_path, run_cli, capfd):
+    code, out, err = run_cli(["explain", "filters", str(trained), "--out", str(tmp_path / "f")], capfd)
+    assert code == 0, err
+    code, out, err = run_cli(["summary", "espcn_residual"], capfd)
+    assert code == 0 and "58,409 parameters" in out, err

@@ -13,16 +13,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cnnkit.apps.superres.task import SREvaluation
-from cnnkit.device import cpu_name
-from cnnkit.runs.format import CONFIG_FILE, REPORT_FILE, ModelInfo
+from cnnkit.runs.format import REPORT_FILE, ModelInfo
 from cnnkit.runs.metrics import read_metrics
 from cnnkit.train.config import TrainConfig
+from cnnkit.train.report import closing_sections
 from cnnkit.viz import (
     ReportSection,
     Table,
-    epoch_table,
     format_duration,
-    key_value_table,
     plot_filters,
     plot_image_grid,
     plot_metric_curves,
@@ -95,13 +93,6 @@ def build_sr_report(run_dir: Path, *, info: ModelInfo, config: TrainConfig, eval
             filters = (plot_filters(conv.weight.detach().float().cpu().numpy(), run_dir / "filters.png",
                                     title=f"{conv.out_channels} filters of the first layer"),)
     training = info.training
-    timing = {
-        "total": format_duration(training.get("seconds", float("nan"))),
-        "training (sum of epochs)": format_duration(sum(m.get("seconds", 0.0) for m in metrics)),
-        "evaluation (sum)": format_duration(sum(m.get("eval_seconds", 0.0) for m in metrics)),
-        "device": training.get("device", "–"), "mixed precision": training.get("amp", "–"),
-        "threads": training.get("threads", "–"), "CPU": cpu_name(), "torch": torch.__version__,
-    }
     title = run_dir.name.removeprefix(".").removesuffix(".partial")
     m = evaluation.metrics
     sections = [
@@ -115,11 +106,7 @@ def build_sr_report(run_dir: Path, *, info: ModelInfo, config: TrainConfig, eval
         ReportSection("Per photograph", table=_per_photo_table(evaluation)),
         ReportSection("First-layer filters", images=filters,
                       text="The weights of the first convolution, one tile per output channel."),
-        ReportSection("Per-epoch metrics", table=epoch_table(metrics)),
-        ReportSection("Configuration", table=key_value_table(config.to_dict()),
-                      text="Re-run exactly with: cnnkit train --config "
-                      + str(run_dir.parent.resolve() / title / CONFIG_FILE)),
-        ReportSection("Timing", table=key_value_table(timing, header=("what", "value"))),
+        *closing_sections(run_dir, metrics=metrics, config=config, training=training),
     ]
     highlights = [
         ("test PSNR", f"{m['test_psnr']:.2f} dB"),

@@ -270,6 +270,15 @@ class SuperResolutionTask:
         build_sr_report(run_dir, info=info, config=config, evaluation=evaluation, network=built.network)
 
 
+    def rebuild_report(self, run_dir: Path, *, run: Any, config: TrainConfig, device: torch.device) -> Path:
+        """``cnnkit report RUN``: evaluate the finished run's network again and rewrite its report."""
+        from cnnkit.apps.superres.report import build_sr_report
+
+        _, test_set = self.datasets(config, torch.device("cpu"))
+        evaluation = evaluate_photographs(run.network, test_set, self.options, seed=self.seed, keep_example=True)
+        return build_sr_report(run_dir, info=run.info, config=config, evaluation=evaluation, network=run.network)
+
+
 def model_options(options: SuperResolutionOptions) -> dict[str, Any]:
     """What model.json records for using the model: the scale and the degradation it learnt to undo."""
     recorded = {"scale": options.scale, "degradation": options.degradation}

@@ -153,7 +153,7 @@ def saliency(
     from cnnkit.reports.attribution import write_saliency
 
     chosen = _methods(method)
-    source = open_source(run, device)
+    source = open_source(run, device, classifier="explain saliency")
     if layer is not None:
         find_layer(source.model, layer)  # an unknown name fails before any work
     x, y, _ = pick_images(source, images, count, data, data_dir, seed)

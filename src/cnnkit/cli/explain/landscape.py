@@ -59,12 +59,12 @@ def landscape_command(
     from cnnkit.explain.landscape import LandscapeConfig
     from cnnkit.device import resolve_device
     from cnnkit.train.distributed import distributed_session
-    from cnnkit.runs.opening import open_model
+    from cnnkit.runs.opening import open_model, require_classifier
 
     config = LandscapeConfig(dims=dims, points=points, span=_parse_span(span), subset=subset,
                              batch_size=batch_size, seed=seed)
     with distributed_session(resolve_device(device)) as session:
-        run = open_model(source, device=session.device)
+        run = require_classifier(open_model(source, device=session.device), source, "explain landscape")
         images = _data(run, config, data, data_dir, split)
         output = OutputFolder(run, source, "landscape", out)  # every rank checks it, so all fail alike
         with ProgressBar("landscape", unit="points", enabled=session.is_main and not quiet) as bar:

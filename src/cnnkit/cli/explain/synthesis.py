@@ -169,7 +169,7 @@ def classes(
     from cnnkit.explain.synthesis.class_models import class_model_config, class_targets
     from cnnkit.reports.synthesis import write_classes
 
-    source = open_source(run, device)
+    source = open_source(run, device, classifier="explain classes")
     names = source.info.classes
     wanted = list(range(len(names))) if classes.strip() == "all" else _int_list(classes, "--classes")
     targets = class_targets(wanted, len(names))
