@@ -1,0 +1,17 @@
+"""Optical flow (lecture: motion; Fischer, Dosovitskiy et al., ICCV 2015, FlowNet). In progress
+(issue 15): the pieces below are built and tested; the networks, the generator, the Task, the
+shipped model and the ``cnnkit flow`` commands are not yet.
+
+- flo.py: Middlebury ``.flo`` files, read with every field checked and written atomically;
+- colour.py: flow pictures in the Middlebury colour wheel, and its legend;
+- _correlation.py: FlowNetC's correlation layer, vectorised (no loop over displacements);
+- metrics.py: end-point error, over all pixels or a mask (occluded, not occluded).
+"""
+
+from cnnkit.apps.flow.colour import colour_wheel, flow_legend, flow_to_colour
+from cnnkit.apps.flow._correlation import Correlation, correlation
+from cnnkit.apps.flow.flo import UNKNOWN_FLOW, read_flo, write_flo
+from cnnkit.apps.flow.metrics import end_point_error
+
+__all__ = ["Correlation", "UNKNOWN_FLOW", "colour_wheel", "correlation", "end_point_error", "flow_legend",
+           "flow_to_colour", "read_flo", "write_flo"]
