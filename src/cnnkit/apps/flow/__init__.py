@@ -5,13 +5,15 @@ shipped model and the ``cnnkit flow`` commands are not yet.
 - flo.py: Middlebury ``.flo`` files, read with every field checked and written atomically;
 - colour.py: flow pictures in the Middlebury colour wheel, and its legend;
 - _correlation.py: FlowNetC's correlation layer, vectorised (no loop over displacements);
-- metrics.py: end-point error, over all pixels or a mask (occluded, not occluded).
+- metrics.py: end-point error, over all pixels or a mask (occluded, not occluded);
+- scenes.py: FlyingChairs-style pairs with exact flow, occlusion and validity masks, from a seed.
 """
 
 from cnnkit.apps.flow.colour import colour_wheel, flow_legend, flow_to_colour
 from cnnkit.apps.flow._correlation import Correlation, correlation
 from cnnkit.apps.flow.flo import UNKNOWN_FLOW, read_flo, write_flo
 from cnnkit.apps.flow.metrics import end_point_error
+from cnnkit.apps.flow.scenes import FlowPair, SceneConfig, make_pair
 
-__all__ = ["Correlation", "UNKNOWN_FLOW", "colour_wheel", "correlation", "end_point_error", "flow_legend",
-           "flow_to_colour", "read_flo", "write_flo"]
+__all__ = ["Correlation", "FlowPair", "SceneConfig", "UNKNOWN_FLOW", "colour_wheel", "correlation", "end_point_error", "flow_legend",
+           "flow_to_colour", "make_pair", "read_flo", "write_flo"]
