@@ -1,12 +1,14 @@
 """Optical flow (lecture: motion; Fischer, Dosovitskiy et al., ICCV 2015, FlowNet). In progress
-(issue 15): the pieces below are built and tested; the networks, the generator, the Task, the
-shipped model and the ``cnnkit flow`` commands are not yet.
+(issue 15): the pieces below are built and tested; the Task, the shipped model, the folder
+loaders and the ``cnnkit flow`` commands are not yet.
 
 - flo.py: Middlebury ``.flo`` files, read with every field checked and written atomically;
 - colour.py: flow pictures in the Middlebury colour wheel, and its legend;
 - _correlation.py: FlowNetC's correlation layer, vectorised (no loop over displacements);
 - metrics.py: end-point error, over all pixels or a mask (occluded, not occluded);
-- scenes.py: FlyingChairs-style pairs with exact flow, occlusion and validity masks, from a seed.
+- scenes.py: FlyingChairs-style pairs with exact flow, occlusion and validity masks, from a seed;
+- networks.py: FlowNetS, FlowNetC (width multiplier; 1.0 the published sizes), PWCLite, the
+  multi-scale EPE loss and warping; registered with task="flow".
 """
 
 from cnnkit.apps.flow.colour import colour_wheel, flow_legend, flow_to_colour
