@@ -18,6 +18,7 @@ from cnnkit.cli import (
     evaluate,
     explain,
     export,
+    flow,
     import_weights,
     models,
     ops,
@@ -51,7 +52,7 @@ def _root(
 
 
 for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
-              sr):
+              sr, flow):
     group.register(app)
 
 

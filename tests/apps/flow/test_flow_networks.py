@@ -28,7 +28,7 @@ def test_width_one_has_the_published_size(name, published):
 def test_training_gives_every_scale_and_evaluation_the_full_flow(name):
     torch.manual_seed(0)
     model = create_model(name, width=0.125) if name != "pwc_lite" else create_model(name, width=0.25)
-    x = torch.rand(2, 6, 64, 64)
+    x = torch.rand(2, 6, 64, 64)  # two RGB images stacked
     flows = model(x)
     assert [f.shape[-1] for f in flows] == ([16, 8, 4, 2, 1] if name != "pwc_lite" else [32, 16, 8, 4, 2])
     loss = multiscale_epe(flows, torch.randn(2, 2, 64, 64), units=model.units(len(flows)))

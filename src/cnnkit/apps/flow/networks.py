@@ -20,8 +20,9 @@ predicts the flow from it, the first image's features and the upsampled flow. Wa
 search range small at every level, so it is far smaller for the same accuracy. ``PWCLite`` is
 that design with plain (not densely connected) estimators and no context network.
 
-In training mode each network returns the list of predictions, finest first, for the loss; in
-eval mode the flow at full resolution in pixels.
+Every network takes the two images stacked on the channels, (N, 6, H, W) for RGB pairs
+(``in_chans`` = 6). In training mode it returns the list of predictions, finest first, for the
+loss; in eval mode the flow at full resolution in pixels, (N, 2, H, W).
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
 
 def _deconv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.1, inplace=True))
+
+
+def _per_image(in_chans: int) -> int:
+    """Channels of one image: the network takes the two stacked, so ``in_chans`` is even (6 for RGB pairs)."""
+    if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 2 or in_chans % 2:
+        raise ConfigError(f"in_chans counts both images' channels, an even number (6: two RGB images), got {in_chans!r}")
+    return in_chans // 2
 
 
 def _check_width(width: float) -> float:
@@ -118,11 +126,11 @@ class _FlowNetBase(nn.Module):
 class FlowNetS(_FlowNetBase):
     """FlowNetSimple (Dosovitskiy et al., 2015): both images stacked, one contracting tower."""
 
-    def __init__(self, in_chans: int = 3, width: float = 1.0) -> None:
+    def __init__(self, in_chans: int = 6, width: float = 1.0) -> None:
         super().__init__()
         w = _check_width(width)
         c = {n: _width(n, w) for n in (64, 128, 256, 512, 1024)}
-        self.conv1 = _conv(2 * in_chans, c[64], 7, 2)
+        self.conv1 = _conv(2 * _per_image(in_chans), c[64], 7, 2)
         self.conv2 = _conv(c[64], c[128], 5, 2)
         self.conv3 = nn.Sequential(_conv(c[128], c[256], 5, 2), _conv(c[256], c[256]))
         self.conv4 = nn.Sequential(_conv(c[256], c[512], 3, 2), _conv(c[512], c[512]))
@@ -142,11 +150,11 @@ class FlowNetS(_FlowNetBase):
 class FlowNetC(_FlowNetBase):
     """FlowNetCorr (Dosovitskiy et al., 2015): a shared tower per image, correlated at conv3."""
 
-    def __init__(self, in_chans: int = 3, width: float = 1.0, max_displacement: int = 20, stride: int = 2) -> None:
+    def __init__(self, in_chans: int = 6, width: float = 1.0, max_displacement: int = 20, stride: int = 2) -> None:
         super().__init__()
         w = _check_width(width)
         c = {n: _width(n, w) for n in (32, 64, 128, 256, 512, 1024)}
-        self.conv1 = _conv(in_chans, c[64], 7, 2)
+        self.conv1 = _conv(_per_image(in_chans), c[64], 7, 2)
         self.conv2 = _conv(c[64], c[128], 5, 2)
         self.conv3 = _conv(c[128], c[256], 5, 2)
         self.correlation = Correlation(max_displacement, stride)
@@ -184,9 +192,10 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
 class PWCLite(nn.Module):
     """PWC-Net's design (Sun et al., 2018) at a small size: pyramid, warping, cost volume, estimator."""
 
-    def __init__(self, in_chans: int = 3, width: float = 1.0, levels: int = 5, max_displacement: int = 4) -> None:
+    def __init__(self, in_chans: int = 6, width: float = 1.0, levels: int = 5, max_displacement: int = 4) -> None:
         super().__init__()
         w = _check_width(width)
+        in_chans = _per_image(in_chans)
         if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= 6:
             raise ConfigError(f"levels must be an integer in [2, 6], got {levels!r}")
         chans = [_width(c, w) for c in (16, 32, 64, 96, 128, 196)[:levels]]
@@ -262,18 +271,18 @@ def multiscale_epe(predictions: list[Tensor], truth: Tensor, valid: Tensor | Non
 
 
 @register_model(task="flow")
-def flownets(in_chans: int = 3, input_size: int = 128, width: float = 0.25) -> FlowNetS:
+def flownets(in_chans: int = 6, input_size: int = 128, width: float = 0.25) -> FlowNetS:
     """FlowNetSimple (Dosovitskiy et al., 2015); width 0.25 by default (1.0: the published 38.7M)."""
     return FlowNetS(in_chans, width)
 
 
 @register_model(task="flow")
-def flownetc(in_chans: int = 3, input_size: int = 128, width: float = 0.25) -> FlowNetC:
+def flownetc(in_chans: int = 6, input_size: int = 128, width: float = 0.25) -> FlowNetC:
     """FlowNetCorr (Dosovitskiy et al., 2015): shared towers and a correlation at conv3; width 0.25 by default."""
     return FlowNetC(in_chans, width)
 
 
 @register_model(task="flow")
-def pwc_lite(in_chans: int = 3, input_size: int = 128, width: float = 1.0, levels: int = 5) -> PWCLite:
+def pwc_lite(in_chans: int = 6, input_size: int = 128, width: float = 1.0, levels: int = 5) -> PWCLite:
     """PWC-Net's pyramid, warping and cost volume (Sun et al., 2018) at a small size."""
     return PWCLite(in_chans, width, levels)

@@ -142,10 +142,11 @@ def _render(textures: list[tuple[Tensor, Tensor]], placements: list[Tensor], siz
         q = pixels @ torch.linalg.inv(placement).T                                   # texture coordinates
         grid = torch.stack([(q[:, 0] + 0.5) / tw * 2 - 1, (q[:, 1] + 0.5) / th * 2 - 1], -1)
         grid = grid.reshape(1, h, w, 2).float()
-        sampled = F.grid_sample(torch.cat([texture, alpha])[None], grid, mode="bilinear", padding_mode="zeros",
-                                align_corners=False)[0]
-        colour, a = sampled[:3], sampled[3:4]
-        image = a * colour + (1 - a) * image
+        # premultiplied by alpha, so that an object's edge blends with what lies behind it, not with black
+        sampled = F.grid_sample(torch.cat([texture * alpha, alpha])[None], grid, mode="bilinear",
+                                padding_mode="zeros", align_corners=False)[0]
+        premultiplied, a = sampled[:3], sampled[3:4]
+        image = premultiplied + (1 - a) * image
         label = torch.where(a[0] > 0.5, i, label)
     return image.clamp(0, 1), label
 

@@ -1,0 +1,162 @@
+"""``cnnkit flow``: optical flow (Dosovitskiy et al., 2015) between two images with a trained
+network, training on generated scenes, and measurement beside TV-L1 and Lucas-Kanade.
+``cnnkit flow IMG1 IMG2`` estimates; the first word ``train`` or ``eval`` picks the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+ESTIMATE_EXAMPLES = """
+\b
+Examples:
+  cnnkit flow a.png b.png --model runs/RUN -o flow.flo --png flow.png
+"""
+
+TRAIN_EXAMPLES = """
+\b
+Examples:
+  cnnkit flow train --model pwc_lite --epochs 20     generated 128x128 scenes
+  cnnkit flow train --resume runs/RUN                continue a stopped run exactly
+"""
+
+EVAL_EXAMPLES = """
+\b
+Examples:
+  cnnkit flow eval runs/RUN                          EPE on held-out scenes beside TV-L1 and Lucas-Kanade
+"""
+
+
+class _EstimateByDefault(TyperGroup):
+    """``cnnkit flow IMG1 IMG2`` runs the hidden ``estimate`` command; ``train`` and ``eval`` are commands."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["estimate", *args]
+        return super().parse_args(ctx, args)
+
+
+flow_app = typer.Typer(cls=_EstimateByDefault, no_args_is_help=True, rich_markup_mode=None,
+                       help="Optical flow: estimate (cnnkit flow IMG1 IMG2), train, evaluate.\n" + ESTIMATE_EXAMPLES)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(flow_app, name="flow")
+
+
+@flow_app.command("estimate", hidden=True, help="Flow from the first image to the second.\n" + ESTIMATE_EXAMPLES)
+def estimate(
+    first: Path = typer.Argument(..., help="The first frame."),
+    second: Path = typer.Argument(..., help="The second frame (the same size)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A run of 'cnnkit flow train'."),
+    out: Path = typer.Option(Path("flow.flo"), "--out", "-o", help="The Middlebury .flo file to write."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Also a picture of the flow (Middlebury colours)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    from cnnkit.apps.flow.colour import flow_to_colour
+    from cnnkit.apps.flow.estimate import network_flow, open_flow_model, read_pair
+    from cnnkit.apps.flow.flo import write_flo
+    from cnnkit.apps.superres.photos import write_photo
+    from cnnkit.device import resolve_device
+    from cnnkit.errors import ConfigError, OutputError
+
+    if model is None:
+        raise ConfigError("no flow model ships with this version yet; train one with 'cnnkit flow train' and pass "
+                          "--model RUN")
+    if out.suffix.lower() != ".flo":
+        raise OutputError(f"{out}: the flow is written as a Middlebury .flo file; name it *.flo (--png for a picture)")
+    network = open_flow_model(model, device=resolve_device(device))
+    image1, image2 = read_pair(first, second)
+    flow = network_flow(network, image1, image2)
+    if png is not None:
+        write_photo(flow_to_colour(flow), png)
+    write_flo(out, flow)
+    typer.echo(str(out) + (f"\n{png}" if png is not None else ""))
+
+
+@flow_app.command("train", help="Train a flow network on generated scenes through cnnkit's trainer.\n" + TRAIN_EXAMPLES)
+def train(
+    model: Optional[str] = typer.Option(None, "--model", help="flownets, flownetc or pwc_lite (default)."),
+    width: Optional[float] = typer.Option(None, "--width", help="Channel multiplier (1: the published widths)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Scene side in pixels (default 128)."),
+    pairs: Optional[int] = typer.Option(None, "--pairs", help="Pairs per epoch (default 4,096)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (default 16)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of Adam (default 1e-3)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; same seed, same weights."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Parent directory of run directories (default runs/)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run directory name."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this unfinished run (runs/NAME)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from cnnkit.cli.train import _print_result
+    from cnnkit.errors import ConfigError
+    from cnnkit.train import TrainConfig, fit
+    from cnnkit.train import resume as resume_run
+
+    given = {"model": model, "width": width, "size": size, "pairs": pairs, "epochs": epochs,
+             "batch-size": batch_size, "lr": lr, "seed": seed, "threads": threads, "device": device, "out": out,
+             "name": name}
+    if resume is not None:
+        fixed = [k for k, v in given.items() if v is not None]
+        if fixed:
+            raise ConfigError(f"--resume continues the run as its config.json says; drop --{fixed[0]}")
+        _print_result(resume_run(resume, progress=not quiet))
+        return
+    options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs)) if v is not None}
+    values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 1e-3,
+              "weight_decay": 0.0, "schedule": "cosine", "batch_size": batch_size or 16, "epochs": epochs or 20,
+              "channels_last": False, "task_options": options,
+              "model_kwargs": {"width": width} if width is not None else {}}
+    values.update({k: v for k, v in (("seed", seed), ("threads", threads), ("device", device),
+                                     ("out", str(out) if out else None), ("name", name)) if v is not None})
+    _print_result(fit(TrainConfig.from_dict(values), progress=not quiet))
+
+
+@flow_app.command("eval", help="EPE on held-out generated scenes beside zero flow, TV-L1 and Lucas-Kanade.\n"
+                  + EVAL_EXAMPLES)
+def evaluate(
+    model: str = typer.Argument(..., help="A run of 'cnnkit flow train'."),
+    count: int = typer.Option(16, "--count", help="Held-out scenes to measure on."),
+    out: Path = typer.Option(Path("flow-eval"), "--out", "-o", help="Folder for eval.json and example.png."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    import dataclasses
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnkit.apps.flow.estimate import compare_methods, open_flow_model
+    from cnnkit.apps.flow.report import plot_flow_example
+    from cnnkit.apps.flow.task import FlowOptions, scene_sources, test_pairs
+    from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS
+    from cnnkit.atomic import atomic_write_text
+    from cnnkit.device import resolve_device
+    from cnnkit.errors import ConfigError
+    from cnnkit.runs.format import ModelInfo
+
+    if not 1 <= count <= 10_000:
+        raise ConfigError(f"--count must be in [1, 10000], got {count}")
+    network = open_flow_model(model, device=resolve_device(device))
+    info = ModelInfo.from_file(Path(model) / "model.json")
+    options = FlowOptions(size=info.input_size, test_pairs=count)
+    pairs = test_pairs(options, scene_sources(HELD_OUT_PHOTOS))
+    result = compare_methods(network, pairs)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "eval.json", json.dumps(dataclasses.asdict(result) | {"examples": None}, indent=2) + "\n")
+    first = pairs[0]
+    figure = plot_flow_example(first.image1, first.image2, first.flow, result.examples["network"], out / "example.png")
+    table = Table("method", "EPE (px)", "not occluded", "occluded", "ms per pair",
+                  title=f"{count} held-out {info.input_size}x{info.input_size} scenes")
+    for name, epe in result.epe.items():
+        table.add_row(name, f"{epe['all']:.3f}", f"{epe['visible']:.3f}", f"{epe['occluded']:.3f}",
+                      f"{1000 * result.seconds[name]:.1f}")
+    Console().print(table)
+    typer.echo(str(out / "eval.json"))
+    typer.echo(str(figure))
