@@ -86,3 +86,14 @@ def test_an_image_smaller_than_the_field_is_refused():
         super_resolve(FSRCNN(2), torch.rand(3, 10, 40), 2)
     with pytest.raises(ConfigError, match="scale must be an integer 2, 3 or 4"):
         super_resolve(FSRCNN(2), torch.rand(3, 40, 40), 5)
+
+
+def test_strips_of_a_tall_image_equal_the_image_in_one_piece():
+    torch.manual_seed(0)
+    model = FSRCNN(3).eval()
+    image = torch.rand(4, 70, 30)                 # RGBA, three strips of 24 rows
+    whole = super_resolve(model, image, 3, tile=512)
+    strips = super_resolve(model, image, 3, tile=24)
+    torch.testing.assert_close(strips, whole, atol=2e-5, rtol=0)  # float rounding of other tile alignments
+    as_bytes = super_resolve(model, image, 3, tile=24, as_uint8=True)
+    assert as_bytes.dtype == torch.uint8 and (as_bytes.float() - whole * 255).abs().max() <= 0.5 + 1e-3

@@ -85,7 +85,7 @@ def upscale_files(model: SRModel, inputs: Sequence[str | Path], out: str | Path,
         progress(0, len(inputs))
     for i, (path, target) in enumerate(zip(inputs, targets)):
         image = read_photo(path).float().div_(255)
-        write_photo(super_resolve(model.network, image, model.scale, tile=tile), target)
+        write_photo(super_resolve(model.network, image, model.scale, tile=tile, as_uint8=True), target)
         if progress is not None:
             progress(i + 1, len(inputs))
     return targets

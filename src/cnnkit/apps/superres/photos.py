@@ -83,11 +83,14 @@ def luminance(image: Tensor) -> Tensor:
 
 
 def write_photo(image: Tensor, path: str | Path) -> Path:
-    """Write (C, H, W) floats in [0, 1] as an image file (format by suffix), atomically."""
+    """Write (C, H, W) floats in [0, 1] (or uint8 pixels) as an image file (format by suffix), atomically."""
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"{path}: an output image needs a suffix such as .png or .jpg")
-    pixels = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    if image.dtype == torch.uint8:
+        pixels = image.detach().permute(1, 2, 0).cpu().numpy()
+    else:
+        pixels = (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     mode = _MODES[pixels.shape[2]]
     picture = Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode=mode)
     if path.suffix.lower() in (".jpg", ".jpeg") and mode in ("LA", "RGBA"):
