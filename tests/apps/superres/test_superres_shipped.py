@@ -19,7 +19,7 @@ from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS
 from cnnkit.cli.main import main
 
 
-@pytest.mark.parametrize("scale", [3, 4])
+@pytest.mark.parametrize("scale", [2, 3, 4])
 def test_each_scale_ships_small_weights_with_the_command_that_made_them(scale):
     folder = shipped_models()[f"superres-x{scale}"]
     assert folder.parent == WEIGHTS
@@ -63,7 +63,7 @@ class _no_exit:
 
 def test_sr_without_model_uses_the_shipped_weights_of_the_scale(tmp_path, capfd):
     Image.fromarray(data.camera()[:40, :50]).save(tmp_path / "g.png")
-    for scale in (4,):
+    for scale in (2, 4):
         with _no_exit():
             main(["sr", str(tmp_path / "g.png"), "--scale", str(scale), "-o", str(tmp_path / f"x{scale}"), "-q"])
         out = Image.open(tmp_path / f"x{scale}" / f"g_x{scale}.png")
