@@ -137,6 +137,8 @@ def evaluate(
     degradation: Optional[str] = typer.Option(None, "--degradation", help="How the input is made (default: the "
                                               "model's own); blur or jpeg on a bicubic model shows the mismatch."),
     out: Path = typer.Option(Path("sr-eval"), "--out", "-o", help="Folder for eval.json and crops.png."),
+    scale: Optional[int] = typer.Option(None, "--scale", "-s", help="Check the model's scale (with espcn_residual: "
+                                        "pick the shipped model of this scale)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the noise degradation."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
@@ -147,7 +149,7 @@ def evaluate(
     from cnnkit.apps.superres.models import open_sr_model
     from cnnkit.device import resolve_device
 
-    chosen = open_sr_model(model, device=resolve_device(device))
+    chosen = open_sr_model(model, scale=scale, device=resolve_device(device))
     result = evaluate_sr(chosen, images or None, degradation=degradation, seed=seed)
     written = write_eval(result, out)
     table = Table("photograph", "bicubic", "Lanczos", "network", "gain", "SSIM bicubic", "SSIM network",

@@ -68,3 +68,9 @@ def test_sr_without_model_uses_the_shipped_weights_of_the_scale(tmp_path, capfd)
             main(["sr", str(tmp_path / "g.png"), "--scale", str(scale), "-o", str(tmp_path / f"x{scale}"), "-q"])
         out = Image.open(tmp_path / f"x{scale}" / f"g_x{scale}.png")
         assert out.mode == "L" and out.size == (50 * scale, 40 * scale)
+
+
+def test_the_shipped_architecture_name_means_the_shipped_model(capfd):
+    assert open_sr_model("espcn_residual", scale=4).source == "superres-x4"
+    assert open_sr_model("espcn_residual").source == "superres-x3"
+    assert open_sr_model("superres-x2").scale == 2

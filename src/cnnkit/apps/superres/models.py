@@ -50,7 +50,8 @@ def shipped_models() -> dict[str, Path]:
 
 def open_sr_model(source: str | Path | None = None, *, scale: int | None = None,
                   device: torch.device | str = "cpu") -> SRModel:
-    """A run directory of a super-resolution run, a shipped model's name, or (None) the shipped default of ``scale``."""
+    """A run directory of a super-resolution run, a shipped model's name ("superres-x3"; "espcn_residual", the
+    shipped architecture, means the shipped model of ``scale``), or (None) the shipped default of ``scale``."""
     if scale is not None:
         check_scale(scale)
     shipped = shipped_models()
@@ -62,6 +63,8 @@ def open_sr_model(source: str | Path | None = None, *, scale: int | None = None,
         path, label = shipped[name], name
     elif str(source) in shipped:
         path, label = shipped[str(source)], str(source)
+    elif str(source) == DEFAULT_MODEL and f"superres-x{scale or 3}" in shipped:  # the architecture's shipped weights
+        path, label = shipped[f"superres-x{scale or 3}"], f"superres-x{scale or 3}"
     else:
         path, label = Path(source), str(source)
         if not path.is_dir():
