@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def models(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'vgg*'."),
-    task: Optional[str] = typer.Option(None, "--task", help="Only this task's models: classification or superres."),
+    task: Optional[str] = typer.Option(None, "--task", help="Only this task's models: classification, superres or flow."),
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -31,8 +31,9 @@ def models(
     rows = describe_models(pattern, task=task)
     if task is not None and not rows:
         from cnnkit.errors import ConfigError
+        from cnnkit.models._registry import task_names
 
-        raise ConfigError(f"no {task!r} models; tasks: classification, superres")
+        raise ConfigError(f"no {task!r} models; tasks: {', '.join(task_names())}")
     table = Table("name", "task", "parameters", "input", "description")
     for row in rows:
         table.add_row(row.name, row.task, f"{row.parameters:,}", row.input, row.summary)

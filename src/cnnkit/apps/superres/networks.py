@@ -174,7 +174,7 @@ def espcn(scale: int = 3, in_chans: int = 1, input_size: int = 16) -> ESPCN:
 @register_model(task="superres")
 def espcn_residual(scale: int = 3, in_chans: int = 1, input_size: int = 16, width: int = 32,
                    depth: int = 8) -> ESPCN:
-    """The shipped default: ``depth`` 3x3 convolutions of ``width`` at low resolution, sub-pixel, + bicubic."""
+    """The shipped default: ESPCN deepened (8 3x3 convolutions of 32 at low resolution) and residual on bicubic."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ConfigError(f"depth must be an integer >= 2 (convolutions), got {depth!r}")
     return ESPCN(scale, (width,) * (depth - 1), (3,) * (depth - 1), 3, in_chans=in_chans, residual=True)
