@@ -1,6 +1,6 @@
 """Optical flow (lecture: motion; Fischer, Dosovitskiy et al., ICCV 2015, FlowNet). In progress
-(issue 15): the pieces below are built and tested; the shipped model, the FlyingChairs and
-Sintel folder loaders and the real-pair evaluation are not yet.
+(issue 15): the pieces below are built and tested; the shipped model and the real-pair
+evaluation are not yet.
 
 - flo.py: Middlebury ``.flo`` files, read with every field checked and written atomically;
 - colour.py: flow pictures in the Middlebury colour wheel, and its legend;
@@ -10,7 +10,8 @@ Sintel folder loaders and the real-pair evaluation are not yet.
 - networks.py: FlowNetS, FlowNetC (width multiplier; 1.0 the published sizes), PWCLite, the
   multi-scale EPE loss and warping; registered with task="flow";
 - task.py: FlowTask, scenes rendered on the fly for the one trainer (``task="flow"``); report.py:
-  its report; estimate.py: flow between image files, TV-L1 and Lucas-Kanade on the same pairs.
+  its report; estimate.py: flow between image files, TV-L1 and Lucas-Kanade on the same pairs;
+- folders.py: the FlyingChairs and MPI-Sintel folder layouts, read into FlowPairs.
 """
 
 from cnnkit.apps.flow.colour import colour_wheel, flow_legend, flow_to_colour
