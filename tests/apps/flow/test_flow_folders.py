@@ -68,3 +68,20 @@ def test_sintel_layout_with_occlusions_and_invalid_pixels(tmp_path):
     assert not pair.valid[0, 0] and not pair.valid[-1].any() and int(pair.valid.sum()) == 12 * 16 - 1 - 16
     with pytest.raises(MissingDataError, match="final"):
         sintel(tmp_path / "MPI-Sintel", "final")
+
+
+def test_the_real_motorcycle_pair_has_flow_that_tv_l1_finds():
+    from cnnkit.apps.flow.estimate import compare_methods
+    from cnnkit.apps.flow.folders import motorcycle_pair
+    from cnnkit.apps.flow.networks import warp
+
+    pair = motorcycle_pair(4)
+    assert pair.image1.shape == (3, 125, 185) and pair.valid.float().mean() > 0.6
+    assert float(pair.flow[0][pair.valid].min()) < -10 and float(pair.flow[1].abs().max()) == 0
+    # the right view warped back by the true flow is close to the left view where it is valid
+    back = warp(pair.image2[None], pair.flow[None])[0]
+    error = (back - pair.image1).abs().mean(0)[pair.valid].mean()
+    still = (pair.image2 - pair.image1).abs().mean(0)[pair.valid].mean()
+    assert error < 0.5 * still
+    result = compare_methods(None, [pair], methods=("tvl1",))
+    assert result.epe["tvl1"]["all"] < 0.5 * result.epe["zero"]["all"]

@@ -104,5 +104,6 @@ def test_cnnkit_flow_eval_compares_with_the_classical_methods(reference, tmp_pat
     code, out, err = run_cli(["flow", "eval", str(reference), "--count", "2", "-o", str(tmp_path / "e")], capfd)
     assert code == 0, err
     result = json.loads((tmp_path / "e" / "eval.json").read_text())
-    assert set(result["epe"]) == {"zero", "network", "tvl1", "ilk"}
+    assert set(result["2 held-out scenes"]["epe"]) == {"zero", "network", "tvl1", "ilk"}
+    assert set(result["the real motorcycle pair"]["epe"]) == {"zero", "network", "tvl1", "ilk"}
     assert (tmp_path / "e" / "example.png").is_file() and "tvl1" in out

@@ -20,7 +20,7 @@ from cnnkit.apps.flow.flo import UNKNOWN_FLOW, read_flo
 from cnnkit.apps.flow.scenes import FlowPair
 from cnnkit.errors import ConfigError, CorruptDataError, MissingDataError
 
-__all__ = ["FlowSample", "flying_chairs", "load_sample", "sintel"]
+__all__ = ["FlowSample", "flying_chairs", "load_sample", "motorcycle_pair", "sintel"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,31 @@ def load_sample(sample: FlowSample) -> FlowPair:
         valid &= ~_mask(sample.invalid)
     occluded = _mask(sample.occlusions) if sample.occlusions is not None else torch.zeros_like(valid)
     return FlowPair(image1=image1, image2=image2, flow=torch.where(valid, flow, 0.0), valid=valid, occluded=occluded)
+
+
+def motorcycle_pair(downscale: int = 4) -> FlowPair:
+    """A real pair with ground truth: scikit-image's stereo_motorcycle (Middlebury 2014 stereo), left to
+    right view; a pixel at x in the left view is at x - disparity in the right, so the flow is
+    (-disparity, 0). Both views are shrunk by ``downscale`` (area average), the disparity with them;
+    pixels whose disparity is unknown anywhere in their block are invalid."""
+    import torch.nn.functional as F
+    from skimage import data
+
+    if isinstance(downscale, bool) or not isinstance(downscale, int) or not 1 <= downscale <= 8:
+        raise ConfigError(f"downscale must be an integer in [1, 8], got {downscale!r}")
+    left, right, disparity = data.stereo_motorcycle()
+    h, w = (s - s % downscale for s in disparity.shape)
+
+    def shrink(image: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(image[:h, :w].astype(np.float32) / 255).permute(2, 0, 1)[None]
+        return F.avg_pool2d(t, downscale)[0]
+
+    d = torch.from_numpy(disparity[:h, :w].astype(np.float32))[None, None]
+    known = torch.isfinite(d)
+    valid = F.avg_pool2d(known.float(), downscale)[0, 0] == 1
+    mean = F.avg_pool2d(torch.where(known, d, 0.0), downscale)[0, 0] / downscale
+    flow = torch.stack([torch.where(valid, -mean, 0.0), torch.zeros_like(mean)])
+    xs = torch.arange(flow.shape[-1], dtype=torch.float32)
+    valid &= (xs + flow[0] >= -0.5)                                     # the target stays in the right view
+    return FlowPair(image1=shrink(left), image2=shrink(right), flow=flow, valid=valid,
+                    occluded=torch.zeros_like(valid))
