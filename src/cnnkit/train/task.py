@@ -37,6 +37,7 @@ from cnnkit.models._registry import task_factory, task_names
 from cnnkit.train.config import TrainConfig
 from cnnkit.runs.evaluation import Evaluation, evaluate
 from cnnkit.runs.format import ModelInfo, write_model
+from cnnkit.train.report import MISTAKES_SHOWN, build_report
 
 __all__ = ["Built", "ClassificationTask", "Task", "aux_logits", "classification_task", "task_for", "task_from_config"]
 
@@ -220,15 +221,11 @@ class ClassificationTask:
 
     def evaluate(self, model: nn.Module, test_set: Dataset, *, config: TrainConfig, device: torch.device,
                  amp: torch.dtype | None, final: bool) -> Evaluation:
-        from cnnkit.train.report import MISTAKES_SHOWN  # the report (matplotlib) loads only when a run needs it
-
         return evaluate(model, test_set, device=device, tta=config.tta, amp=amp,
                         channels_last=config.channels_last, keep_wrong=MISTAKES_SHOWN if final else 0)
 
     def finish(self, run_dir: Path, built: Built, *, config: TrainConfig, test_set: Dataset,
                evaluation: Evaluation, training: dict[str, Any]) -> None:
-        from cnnkit.train.report import build_report
-
         spec = self.spec
         info = ModelInfo(
             architecture=config.model, kwargs=built.kwargs, classes=list(spec.classes), in_chans=spec.in_chans,
