@@ -80,11 +80,24 @@ def _brute_force_correlation(f1, f2, d, s):
     return out
 
 
-@pytest.mark.parametrize(("d", "s"), [(0, 1), (2, 1), (4, 2), (3, 3)])
-def test_correlation_equals_the_brute_force_loop(d, s):
+@pytest.mark.parametrize(("d", "s", "size"), [(0, 1, (6, 7)), (2, 1, (6, 7)), (4, 2, (6, 7)), (3, 3, (6, 7)),
+                                               (4, 1, (17, 10)), (9, 3, (19, 21))])
+def test_correlation_equals_the_brute_force_loop(d, s, size):
+    # (17, 10) spans several 8 x 8 tiles with a partial one; D = 9 takes the 16 x 16 tiles
     g = torch.Generator().manual_seed(d + s)
-    f1, f2 = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64), torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64)
+    f1, f2 = (torch.randn(2, 5, *size, generator=g, dtype=torch.float64) for _ in range(2))
     torch.testing.assert_close(correlation(f1, f2, d, s), _brute_force_correlation(f1, f2, d, s))
+
+
+@pytest.mark.parametrize(("d", "s"), [(4, 1), (20, 2)])
+def test_correlation_equals_the_displaced_copies_on_network_sizes(d, s):
+    """The textbook vectorisation: every displaced copy of the second map, multiplied element-wise."""
+    g = torch.Generator().manual_seed(d)
+    f1, f2 = (torch.randn(2, 12, 37, 45, generator=g, dtype=torch.float64) for _ in range(2))
+    k = 2 * d // s + 1
+    copies = torch.nn.functional.unfold(torch.nn.functional.pad(f2, (d,) * 4), kernel_size=k, dilation=s)
+    expected = torch.einsum("nckhw,nchw->nkhw", copies.view(2, 12, k * k, 37, 45), f1) / 12
+    torch.testing.assert_close(correlation(f1, f2, d, s), expected)
 
 
 def test_correlation_finds_a_known_shift_and_has_a_gradient():

@@ -4,9 +4,14 @@ displacement d = (dx, dy) with |dx|, |dy| <= ``max_displacement`` in steps of ``
 divided by the number of channels (as the published code does). One output channel per
 displacement, ordered row by row (dy outer, dx inner), so a (2D/s + 1)^2-channel cost volume.
 
-Vectorised: the second map, zero-padded by D, is cut into its (2D/s + 1)^2 shifted views at
-once by ``unfold`` and multiplied with the first map in one ``einsum``; no Python loop runs
-over the displacements, and autograd gives the backward pass.
+Vectorised, and fast on a CPU: the first map is cut into T x T tiles, and for each tile the second
+map's (T + 2D)^2 window around it (one ``unfold``, stride T); one batched matrix product gives
+every dot product between a tile's pixels and its window's, and a fixed index ``gather``s the
+(2D/s + 1)^2 displacements each pixel needs. The product computes (T + 2D)^2 / (2D/s + 1)^2 times
+more dot products than needed (about 3x for D = 4), but as a matrix multiplication, which is more
+than ten times faster than multiplying the displaced copies element-wise (the unfold-and-einsum
+form, which stores all of them: the reference in the tests). No Python loop runs over the
+displacements, and autograd gives the backward pass.
 """
 
 from __future__ import annotations
@@ -32,11 +37,25 @@ def correlation(f1: Tensor, f2: Tensor, max_displacement: int = 4, stride: int =
         raise ConfigError(f"stride must be a positive integer dividing max_displacement {d}, got {stride!r}")
     n, c, h, w = f1.shape
     k = 2 * d // stride + 1
-    padded = F.pad(f2, (d, d, d, d))
-    # (N, C * k * k, H * W): for every pixel, the k x k displaced feature vectors of f2
-    shifted = F.unfold(padded, kernel_size=k, dilation=stride).view(n, c, k * k, h, w)
-    return torch.einsum("nckhw,nchw->nkhw", shifted, f1) / c
+    t = 8 if d < 8 else 16                              # the tile side (measured fastest for D = 4 and D = 20)
+    rows, cols = -(-h // t) * t, -(-w // t) * t         # padded to whole tiles; the extra pixels are cropped
+    side = t + 2 * d                                    # a tile's window in the second map
+    tiles = F.pad(f1, (0, cols - w, 0, rows - h)).view(n, c, rows // t, t, cols // t, t)
+    tiles = tiles.permute(0, 2, 4, 3, 5, 1).reshape(-1, t * t, c)                       # (N * tiles, T^2, C)
+    windows = F.unfold(F.pad(f2, (d, d + cols - w, d, d + rows - h)), kernel_size=side, stride=t)
+    windows = windows.view(n, c, side * side, -1).permute(0, 3, 1, 2).reshape(-1, c, side * side)
+    products = torch.bmm(tiles, windows)                                                # (N * tiles, T^2, side^2)
+    return products.gather(2, _displacement_index(t, side, k, stride, f1.device).expand(products.shape[0], -1, -1)) \
+        .view(n, rows // t, cols // t, t, t, k * k).permute(0, 5, 1, 3, 2, 4) \
+        .reshape(n, k * k, rows, cols)[:, :, :h, :w] / c
 
+
+def _displacement_index(t: int, side: int, k: int, stride: int, device: torch.device) -> Tensor:
+    """(T^2, k^2): where, in its window, pixel (y, x) of a tile finds displacement (dy, dx) (row by row)."""
+    ty, tx = torch.meshgrid(torch.arange(t, device=device), torch.arange(t, device=device), indexing="ij")
+    dy, dx = torch.meshgrid(torch.arange(k, device=device) * stride, torch.arange(k, device=device) * stride,
+                            indexing="ij")
+    return (ty.reshape(-1, 1) + dy.reshape(1, -1)) * side + tx.reshape(-1, 1) + dx.reshape(1, -1)
 
 class Correlation(nn.Module):
     """``correlation`` as a layer, so that summaries and hooks see it."""
