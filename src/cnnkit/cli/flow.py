@@ -83,6 +83,8 @@ def train(
     width: Optional[float] = typer.Option(None, "--width", help="Channel multiplier (1: the published widths)."),
     size: Optional[int] = typer.Option(None, "--size", help="Scene side in pixels (default 128)."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Pairs per epoch (default 4,096)."),
+    items: Optional[str] = typer.Option(None, "--items", help="Object silhouettes besides random shapes: "
+                                        "fashion-mnist (default) or none."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (default 16)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of Adam (default 1e-3)."),
@@ -99,7 +101,7 @@ def train(
     from cnnkit.train import TrainConfig, fit
     from cnnkit.train import resume as resume_run
 
-    given = {"model": model, "width": width, "size": size, "pairs": pairs, "epochs": epochs,
+    given = {"model": model, "width": width, "size": size, "pairs": pairs, "items": items, "epochs": epochs,
              "batch-size": batch_size, "lr": lr, "seed": seed, "threads": threads, "device": device, "out": out,
              "name": name}
     if resume is not None:
@@ -108,7 +110,7 @@ def train(
             raise ConfigError(f"--resume continues the run as its config.json says; drop --{fixed[0]}")
         _print_result(resume_run(resume, progress=not quiet))
         return
-    options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs)) if v is not None}
+    options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs), ("items", items)) if v is not None}
     values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 1e-3,
               "weight_decay": 0.0, "schedule": "cosine", "batch_size": batch_size or 16, "epochs": epochs or 20,
               "channels_last": False, "task_options": options,
@@ -136,8 +138,7 @@ def evaluate(
 
     from cnnkit.apps.flow.estimate import compare_methods, open_flow_model
     from cnnkit.apps.flow.report import plot_flow_example
-    from cnnkit.apps.flow.task import FlowOptions, scene_sources, test_pairs
-    from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS
+    from cnnkit.apps.flow.task import FlowOptions, held_out_pairs
     from cnnkit.atomic import atomic_write_text
     from cnnkit.device import resolve_device
     from cnnkit.errors import ConfigError
@@ -147,8 +148,8 @@ def evaluate(
         raise ConfigError(f"--count must be in [1, 10000], got {count}")
     network = open_flow_model(model, device=resolve_device(device))
     info = ModelInfo.from_file(Path(model) / "model.json")
-    options = FlowOptions(size=info.input_size, test_pairs=count)
-    pairs = test_pairs(options, scene_sources(HELD_OUT_PHOTOS))
+    options = FlowOptions(size=info.input_size, test_pairs=count, items=info.task_options.get("items", "none"))
+    pairs = held_out_pairs(options)
     result = compare_methods(network, pairs)
     results = {f"{count} held-out scenes": result}
     if real:

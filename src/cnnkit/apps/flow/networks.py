@@ -18,7 +18,9 @@ from the coarsest level down, the second image's features are warped by the upsa
 a small cost volume (correlation, displacement 4) is built, and a convolutional estimator
 predicts the flow from it, the first image's features and the upsampled flow. Warping keeps the
 search range small at every level, so it is far smaller for the same accuracy. ``PWCLite`` is
-that design with plain (not densely connected) estimators and no context network.
+that design with plain (not densely connected) estimators, down to 1/4 of the input as in
+PWC-Net, its dilated context network, and RAFT's convex upsampling (Teed & Deng, 2020) from 1/4
+to full resolution, which keeps motion edges sharp.
 
 Every network takes the two images stacked on the channels, (N, 6, H, W) for RGB pairs
 (``in_chans`` = 6). In training mode it returns the list of predictions, finest first, for the
@@ -192,12 +194,14 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
 class PWCLite(nn.Module):
     """PWC-Net's design (Sun et al., 2018) at a small size: pyramid, warping, cost volume, estimator."""
 
+    finest = 2      # estimators run from the coarsest level down to 1/4 of the input, as in PWC-Net
+
     def __init__(self, in_chans: int = 6, width: float = 1.0, levels: int = 5, max_displacement: int = 4) -> None:
         super().__init__()
         w = _check_width(width)
         in_chans = _per_image(in_chans)
-        if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= 6:
-            raise ConfigError(f"levels must be an integer in [2, 6], got {levels!r}")
+        if isinstance(levels, bool) or not isinstance(levels, int) or not 3 <= levels <= 6:
+            raise ConfigError(f"levels must be an integer in [3, 6], got {levels!r}")
         chans = [_width(c, w) for c in (16, 32, 64, 96, 128, 196)[:levels]]
         self.multiple = 2 ** levels
         pyramid, cin = [], in_chans
@@ -207,15 +211,34 @@ class PWCLite(nn.Module):
         self.pyramid = nn.ModuleList(pyramid)
         self.correlation = Correlation(max_displacement, 1)
         volume = (2 * max_displacement + 1) ** 2
-        est = [_width(c, w) for c in (96, 64, 32)]
-        self.estimators = nn.ModuleList(
+        est = [_width(c, w) for c in (64, 48, 32)]
+        self.estimators = nn.ModuleList(     # one per level from 1/4 (index 0) to the coarsest
             nn.Sequential(_conv(volume + c + 2, est[0]), _conv(est[0], est[1]), _conv(est[1], est[2]),
                           nn.Conv2d(est[2], 2, 3, 1, 1))
-            for c in chans)
+            for c in chans[self.finest - 1:])
+        quarter, ctx = chans[self.finest - 1], _width(48, w)
+        # PWC-Net's context network: dilated convolutions (1, 2, 4) refine the 1/4 flow with a wide view
+        self.context = nn.Sequential(
+            _conv(quarter + 2, ctx), nn.Conv2d(ctx, ctx, 3, 1, 2, 2), nn.LeakyReLU(0.1, inplace=True),
+            nn.Conv2d(ctx, ctx, 3, 1, 4, 4), nn.LeakyReLU(0.1, inplace=True), _conv(ctx, est[2]),
+            nn.Conv2d(est[2], 2, 3, 1, 1))
+        # RAFT's convex upsampling (Teed & Deng, 2020): each full-resolution flow vector a learnt convex
+        # combination of its 3x3 coarse neighbours, so motion edges stay sharp where bilinear blurs them
+        self.up = 2 ** self.finest
+        self.upsample_mask = nn.Sequential(_conv(quarter + 2, _width(64, w)), nn.Conv2d(_width(64, w), 9 * self.up ** 2, 1))
 
     def units(self, count: int) -> list[float]:
-        """Prediction k is in pixels of pyramid level k + 1 (/ 20): 2, 4, 8, ... full-resolution pixels."""
-        return [2.0 ** (k + 1) for k in range(count)]
+        """Prediction 0 is at full resolution in pixels / 20; prediction k >= 1 in pixels of its level, 4, 8, ..."""
+        return [1.0] + [2.0 ** (self.finest + k - 1) for k in range(1, count)]
+
+    def _convex_upsample(self, flow: Tensor, features: Tensor) -> Tensor:
+        """(N, 2, h, w) in 1/4-level units to (N, 2, 4h, 4w) in full-resolution units."""
+        n, _, h, w = flow.shape
+        s = self.up
+        weights = self.upsample_mask(torch.cat([features, flow], 1)).view(n, 1, 9, s, s, h, w).softmax(2)
+        # the border replicated, so that a uniform motion stays uniform up to the image's edge
+        neighbours = F.unfold(F.pad(flow * s, (1, 1, 1, 1), mode="replicate"), 3).view(n, 2, 9, 1, 1, h, w)
+        return (weights * neighbours).sum(2).permute(0, 1, 4, 2, 5, 3).reshape(n, 2, h * s, w * s)
 
     def flow(self, image1: Tensor, image2: Tensor) -> list[Tensor] | Tensor:
         if image1.shape != image2.shape or image1.dim() != 4:
@@ -230,7 +253,7 @@ class PWCLite(nn.Module):
             b.append(level(b[-1]))
         flows: list[Tensor] = []
         flow = None
-        for i in range(len(self.pyramid), 0, -1):          # coarsest first; flows are in this level's pixels / 20
+        for i in range(len(self.pyramid), self.finest - 1, -1):   # coarsest first; flows in this level's pixels / 20
             fa, fb = a[i], b[i]
             if flow is None:
                 flow = fa.new_zeros(fa.shape[0], 2, *fa.shape[-2:])
@@ -238,12 +261,14 @@ class PWCLite(nn.Module):
                 flow = F.interpolate(flow, size=fa.shape[-2:], mode="bilinear", align_corners=False) * 2
             warped = warp(fb, flow * FLOW_SCALE)
             volume = F.leaky_relu(self.correlation(fa, warped), 0.1)
-            flow = flow + self.estimators[i - 1](torch.cat([volume, fa, flow], 1))
+            flow = flow + self.estimators[i - self.finest](torch.cat([volume, fa, flow], 1))
             flows.append(flow)
-        flows = flows[::-1]                                # finest (1/2 resolution) first
+        quarter = a[self.finest]
+        flows[-1] = flow = flow + self.context(torch.cat([quarter, flow], 1))
+        full = self._convex_upsample(flow, quarter)
         if self.training:
-            return flows
-        return F.interpolate(flows[0], size=image1.shape[-2:], mode="bilinear", align_corners=False) * 2 * FLOW_SCALE
+            return [full, *flows[::-1]]                     # full resolution, then 1/4, 1/8, ...
+        return full * FLOW_SCALE
 
     def forward(self, x: Tensor) -> list[Tensor] | Tensor:
         """(N, 2C, H, W): the two images stacked on the channels."""

@@ -128,20 +128,24 @@ def _crop(g: torch.Generator, image: Tensor, side: int) -> Tensor:
     return image[:, top:top + side, left:left + side]
 
 
+def _normalised(w: int, h: int) -> Tensor:
+    """3x3: pixel coordinates (centres at integers) to grid_sample's [-1, 1] with align_corners=False."""
+    return torch.tensor([[2 / w, 0, 1 / w - 1], [0, 2 / h, 1 / h - 1], [0, 0, 1]], dtype=torch.float64)
+
+
 def _render(textures: list[tuple[Tensor, Tensor]], placements: list[Tensor], size: tuple[int, int]
             ) -> tuple[Tensor, Tensor]:
     """Composite the layers placed by ``placements`` (texture -> frame): the image and the index of the
     top layer visible at each pixel (alpha > 0.5)."""
     h, w = size
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
-    pixels = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(-1, 3)          # (HW, 3), pixel centres
+    to_frame = _normalised(w, h).inverse()                                            # [-1, 1] -> frame pixels
     image = torch.zeros(3, h, w)
     label = torch.zeros(h, w, dtype=torch.long)
     for i, ((texture, alpha), placement) in enumerate(zip(textures, placements)):
         th, tw = texture.shape[-2:]
-        q = pixels @ torch.linalg.inv(placement).T                                   # texture coordinates
-        grid = torch.stack([(q[:, 0] + 0.5) / tw * 2 - 1, (q[:, 1] + 0.5) / th * 2 - 1], -1)
-        grid = grid.reshape(1, h, w, 2).float()
+        # frame pixel -> texture pixel (the inverse placement), between grid_sample's [-1, 1] coordinates
+        theta = _normalised(tw, th) @ torch.linalg.inv(placement) @ to_frame
+        grid = F.affine_grid(theta[:2].float()[None], [1, 1, h, w], align_corners=False)
         # premultiplied by alpha, so that an object's edge blends with what lies behind it, not with black
         sampled = F.grid_sample(torch.cat([texture * alpha, alpha])[None], grid, mode="bilinear",
                                 padding_mode="zeros", align_corners=False)[0]

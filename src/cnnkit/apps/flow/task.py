@@ -4,8 +4,9 @@ the multi-scale EPE loss, Adam).
 Training items are generated pairs, made on the fly: ``prepare`` draws a scene seed for each item
 from the trainer's augmentation generator and renders the pair with its exact flow
 (scenes.py), so an epoch costs no memory, a resumed run renders the very same scenes and torchrun
-ranks render different ones. Training scenes are cut from scikit-image's training photographs;
-the test pairs from the held-out photographs, with seeds from ``test_seed`` on, which training
+ranks render different ones. Training scenes are cut from scikit-image's training photographs,
+some objects shaped like Fashion-MNIST's training items; the test pairs from the held-out
+photographs and Fashion-MNIST's test items, with seeds from ``TRAINING_SEEDS`` on, which training
 never draws. The evaluation reports the end-point error over the valid pixels, and over the
 occluded and the non-occluded ones apart.
 """
@@ -33,7 +34,8 @@ from cnnkit.schema import Fields
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
-__all__ = ["FlowEvaluation", "FlowOptions", "FlowTask", "GeneratedPairs", "scene_sources", "test_pairs"]
+__all__ = ["FlowEvaluation", "FlowOptions", "FlowTask", "GeneratedPairs", "held_out_pairs", "scene_items", "scene_sources",
+           "test_pairs"]
 
 TRAINING_SEEDS = 10**9      # training scenes draw their seeds below this; test seeds start at it
 
@@ -47,6 +49,7 @@ class FlowOptions:
     test_pairs: int = 64
     max_shift: float = 24.0          # the scenes' largest translation (SceneConfig)
     object_shift: float = 6.0
+    items: str = "fashion-mnist"     # cut-out shapes for some objects: Fashion-MNIST items, or "none"
 
     def __post_init__(self) -> None:
         f = Fields("task_options", ConfigError, hint="'cnnkit flow train --help' gives the ranges")
@@ -55,6 +58,8 @@ class FlowOptions:
         f.integer("test_pairs", self.test_pairs, 1, 100_000)
         f.number("max_shift", self.max_shift, 0, 1000)
         f.number("object_shift", self.object_shift, 0, 1000)
+        if self.items not in ("fashion-mnist", "none"):
+            raise ConfigError(f"task_options.items must be 'fashion-mnist' or 'none', got {self.items!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FlowOptions:
@@ -75,6 +80,27 @@ def scene_sources(names: tuple[str, ...]) -> list[Tensor]:
 
     return [skimage_photo(name).float().div(255).expand(3, -1, -1).contiguous() if skimage_photo(name).shape[0] == 1
             else skimage_photo(name).float().div(255) for name in names]
+
+
+def scene_items(options: FlowOptions, split: str) -> Tensor | None:
+    """Fashion-MNIST's ``split`` images (N, 28, 28) uint8, the silhouettes of some objects; None for "none"."""
+    if options.items == "none":
+        return None
+    from cnnkit.data.catalog import load_dataset
+    from cnnkit.errors import MissingDataError
+
+    try:
+        return load_dataset("fashion-mnist", split, download=False).images[:, 0]
+    except MissingDataError as error:
+        raise MissingDataError(f"{error}; or train on scenes without its items (task_options.items 'none', "
+                               "'cnnkit flow train --items none')") from None
+
+
+def held_out_pairs(options: FlowOptions) -> list[FlowPair]:
+    """The test pairs: held-out photographs, Fashion-MNIST's test items, seeds training never draws."""
+    from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS
+
+    return test_pairs(options, scene_sources(HELD_OUT_PHOTOS), scene_items(options, "test"))
 
 
 def _stack(pairs: list[FlowPair]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -149,14 +175,16 @@ class FlowTask:
         if config.data != "scenes":
             raise ConfigError(f"optical flow trains on generated scenes (data 'scenes'), got {config.data!r}")
         self.sources: list[Tensor] = []
+        self.items: Tensor | None = None
         self.network: nn.Module | None = None
         self.memory_format = torch.contiguous_format
 
     def datasets(self, config: TrainConfig, device: torch.device) -> tuple[GeneratedPairs, list[FlowPair]]:
-        from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS
+        from cnnkit.apps.superres.photos import TRAIN_PHOTOS
 
         self.sources = scene_sources(TRAIN_PHOTOS)
-        return GeneratedPairs(self.options.pairs_per_epoch), test_pairs(self.options, scene_sources(HELD_OUT_PHOTOS))
+        self.items = scene_items(self.options, "train")
+        return GeneratedPairs(self.options.pairs_per_epoch), held_out_pairs(self.options)
 
     def build(self, config: TrainConfig, train_set: GeneratedPairs, device: torch.device) -> Built:
         entry = get_model_entry(config.model)
@@ -181,7 +209,7 @@ class FlowTask:
     def prepare(self, batch: Tensor, device: torch.device, generator: torch.Generator
                 ) -> tuple[Tensor, tuple[Tensor, Tensor], int]:
         seeds = torch.randint(TRAINING_SEEDS, (len(batch),), generator=generator).tolist()
-        pairs = [make_pair(seed, self.sources, config=self.options.scene) for seed in seeds]
+        pairs = [make_pair(seed, self.sources, config=self.options.scene, items=self.items) for seed in seeds]
         x, flow, valid, _ = _stack(pairs)
         return self.as_input(x.to(device)), (flow.to(device), valid.to(device)), len(pairs)
 
@@ -218,7 +246,7 @@ class FlowTask:
         info = ModelInfo(
             architecture=config.model, kwargs=built.kwargs, classes=[], in_chans=6, input_size=self.options.size,
             mean=[0.0] * 6, std=[1.0] * 6, dataset=config.data, training=training, task="flow",
-            task_options={"size": self.options.size},
+            task_options={"size": self.options.size, "items": self.options.items},
         )
         write_model(run_dir, built.network, info)
         from cnnkit.apps.flow.report import build_flow_report
@@ -228,8 +256,5 @@ class FlowTask:
     def rebuild_report(self, run_dir: Path, *, run: Any, config: TrainConfig, device: torch.device) -> Path:
         """``cnnkit report RUN``: evaluate the finished network again and rewrite its report."""
         from cnnkit.apps.flow.report import build_flow_report
-        from cnnkit.apps.superres.photos import HELD_OUT_PHOTOS
-
-        evaluation = evaluate_pairs(run.network, test_pairs(self.options, scene_sources(HELD_OUT_PHOTOS)),
-                                    keep_example=True)
+        evaluation = evaluate_pairs(run.network, held_out_pairs(self.options), keep_example=True)
         return build_flow_report(run_dir, info=run.info, config=config, evaluation=evaluation, network=run.network)
