@@ -13,20 +13,23 @@ from typer.core import TyperGroup
 ESTIMATE_EXAMPLES = """
 \b
 Examples:
-  cnnkit flow a.png b.png --model runs/RUN -o flow.flo --png flow.png
+  cnnkit flow a.png b.png -o flow.flo --png flow.png     the shipped model
+  cnnkit flow a.png b.png --model runs/RUN -o flow.flo   a model you trained
 """
 
 TRAIN_EXAMPLES = """
 \b
 Examples:
-  cnnkit flow train --model pwc_lite --epochs 20     generated 128x128 scenes
+  cnnkit flow train                                  the shipped recipe: pwc_lite, 24 x 4,096 scenes
+  cnnkit flow train --model flownets --width 0.25    FlowNetSimple at a quarter of its widths
   cnnkit flow train --resume runs/RUN                continue a stopped run exactly
 """
 
 EVAL_EXAMPLES = """
 \b
 Examples:
-  cnnkit flow eval runs/RUN                          EPE on held-out scenes beside TV-L1 and Lucas-Kanade
+  cnnkit flow eval                                   the shipped model on held-out scenes and a real pair
+  cnnkit flow eval runs/RUN --count 64               EPE beside TV-L1 and Lucas-Kanade
 """
 
 
@@ -51,7 +54,8 @@ def register(app: typer.Typer) -> None:
 def estimate(
     first: Path = typer.Argument(..., help="The first frame."),
     second: Path = typer.Argument(..., help="The second frame (the same size)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="A run of 'cnnkit flow train'."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A run of 'cnnkit flow train' (default: the "
+                                        "shipped model)."),
     out: Path = typer.Option(Path("flow.flo"), "--out", "-o", help="The Middlebury .flo file to write."),
     png: Optional[Path] = typer.Option(None, "--png", help="Also a picture of the flow (Middlebury colours)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -61,11 +65,8 @@ def estimate(
     from cnnkit.apps.flow.flo import write_flo
     from cnnkit.apps.superres.photos import write_photo
     from cnnkit.device import resolve_device
-    from cnnkit.errors import ConfigError, OutputError
+    from cnnkit.errors import OutputError
 
-    if model is None:
-        raise ConfigError("no flow model ships with this version yet; train one with 'cnnkit flow train' and pass "
-                          "--model RUN")
     if out.suffix.lower() != ".flo":
         raise OutputError(f"{out}: the flow is written as a Middlebury .flo file; name it *.flo (--png for a picture)")
     network = open_flow_model(model, device=resolve_device(device))
@@ -85,9 +86,10 @@ def train(
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Pairs per epoch (default 4,096)."),
     items: Optional[str] = typer.Option(None, "--items", help="Object silhouettes besides random shapes: "
                                         "fashion-mnist (default) or none."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 24)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (default 16)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of Adam (default 1e-3)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 6e-4; "
+                                      "0.25 epochs of warm-up, cosine decay, gradients clipped at norm 1)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed; same seed, same weights."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all cores)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
@@ -111,9 +113,9 @@ def train(
         _print_result(resume_run(resume, progress=not quiet))
         return
     options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs), ("items", items)) if v is not None}
-    values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 1e-3,
-              "weight_decay": 0.0, "schedule": "cosine", "batch_size": batch_size or 16, "epochs": epochs or 20,
-              "channels_last": False, "task_options": options,
+    values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 6e-4,
+              "weight_decay": 0.0, "schedule": "cosine", "warmup_epochs": 0.25, "clip_grad_norm": 1.0,
+              "batch_size": batch_size or 16, "epochs": epochs or 24, "channels_last": False, "task_options": options,
               "model_kwargs": {"width": width} if width is not None else {}}
     values.update({k: v for k, v in (("seed", seed), ("threads", threads), ("device", device),
                                      ("out", str(out) if out else None), ("name", name)) if v is not None})
@@ -123,7 +125,7 @@ def train(
 @flow_app.command("eval", help="EPE on held-out generated scenes beside zero flow, TV-L1 and Lucas-Kanade.\n"
                   + EVAL_EXAMPLES)
 def evaluate(
-    model: str = typer.Argument(..., help="A run of 'cnnkit flow train'."),
+    model: Optional[str] = typer.Argument(None, help="A run of 'cnnkit flow train' (default: the shipped model)."),
     count: int = typer.Option(16, "--count", help="Held-out scenes to measure on."),
     real: bool = typer.Option(True, "--real/--no-real", help="Also the real stereo pair with ground truth "
                               "(scikit-image's motorcycle, a quarter size)."),
@@ -136,7 +138,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from cnnkit.apps.flow.estimate import compare_methods, open_flow_model
+    from cnnkit.apps.flow.estimate import compare_methods, flow_model_path, open_flow_model
     from cnnkit.apps.flow.report import plot_flow_example
     from cnnkit.apps.flow.task import FlowOptions, held_out_pairs
     from cnnkit.atomic import atomic_write_text
@@ -147,7 +149,7 @@ def evaluate(
     if not 1 <= count <= 10_000:
         raise ConfigError(f"--count must be in [1, 10000], got {count}")
     network = open_flow_model(model, device=resolve_device(device))
-    info = ModelInfo.from_file(Path(model) / "model.json")
+    info = ModelInfo.from_file(flow_model_path(model) / "model.json")
     options = FlowOptions(size=info.input_size, test_pairs=count, items=info.task_options.get("items", "none"))
     pairs = held_out_pairs(options)
     result = compare_methods(network, pairs)

@@ -57,6 +57,7 @@ class TrainConfig:
     step_epochs: int = 3               # step schedule: epochs between decays
     step_gamma: float = 0.1            # step schedule: factor of each decay
     label_smoothing: float = 0.0       # probability mass spread over all classes
+    clip_grad_norm: float | None = None  # rescale the gradient to at most this L2 norm (None: never)
 
     # adversarial training (train/adversarial.py); all None for a standard run
     adversarial: str | None = None     # None, "fgsm" (Goodfellow et al., 2015) or "pgd" (Madry et al., 2018)
@@ -116,6 +117,8 @@ class TrainConfig:
         f.integer("step_epochs", self.step_epochs, 1, MAX_EPOCHS)
         f.number("step_gamma", self.step_gamma, 0, 1, open_lo=True)
         f.number("label_smoothing", self.label_smoothing, 0, 1, open_hi=True)
+        if self.clip_grad_norm is not None:
+            f.number("clip_grad_norm", self.clip_grad_norm, 0, 1e6, open_lo=True)
         f.boolean("augment", self.augment)
         f.boolean("tta", self.tta)
         f.integer("num_workers", self.num_workers, 0, 64)

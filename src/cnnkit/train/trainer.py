@@ -159,10 +159,15 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
+                if config.clip_grad_norm is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
                 loss.backward()
+                if config.clip_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad_norm)
                 self.optimizer.step()
             self.scheduler.step()
             self.loss_sum += loss.detach() * count

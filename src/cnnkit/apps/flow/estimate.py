@@ -1,6 +1,7 @@
 """Flow between two image files with a trained network, and the classical methods beside it:
-scikit-image's TV-L1 (Zach, Pock & Bischof, 2007) and iterative Lucas-Kanade (Le Besnerais &
-Champagnat, 2005), measured on the same pairs for ``cnnkit flow eval``.
+scikit-image's TV-L1 (Zach, Pock & Bischof, 2007; its defaults, and tuned: attachment 30, 20
+iterations) and iterative Lucas-Kanade (Le Besnerais & Champagnat, 2005), measured on the same
+pairs for ``cnnkit flow eval``.
 
 Any size works: the pair is padded by repeating its edge to the network's multiple (64 for
 FlowNet) and the flow cropped back.
@@ -22,18 +23,35 @@ from cnnkit.apps.flow.scenes import FlowPair
 from cnnkit.errors import ConfigError, RunDirError
 from cnnkit.runs.format import load_run
 
-__all__ = ["FlowComparison", "classical_flow", "compare_methods", "network_flow", "open_flow_model", "read_pair"]
+__all__ = ["FlowComparison", "classical_flow", "compare_methods", "flow_model_path", "network_flow", "open_flow_model", "read_pair",
+           "shipped_flow_model"]
 
-CLASSICAL = ("tvl1", "ilk")
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "flow"   # cnnkit/weights/flow: model.json, ...
+
+CLASSICAL = ("ilk", "tvl1", "tvl1-tuned")
+TVL1_TUNED = {"attachment": 30, "num_iter": 20}   # a stronger data term and twice the iterations: better, slower
 
 
-def open_flow_model(source: str | Path, *, device: torch.device | str = "cpu") -> nn.Module:
-    """The network of a run of 'cnnkit flow train', in eval mode."""
-    path = Path(source)
+def shipped_flow_model() -> Path:
+    """The folder of the shipped model (a run directory in miniature beside reproduce.json)."""
+    if not (SHIPPED / "model.json").is_file():
+        raise RunDirError(f"the shipped flow model is missing from {SHIPPED}; the installation is incomplete "
+                          "(reinstall cnnkit) or pass --model RUN")
+    return SHIPPED
+
+
+def flow_model_path(source: str | Path | None = None) -> Path:
+    """The folder a ``--model`` names: a run directory, or (None or "flow") the shipped model's."""
+    path = shipped_flow_model() if source is None or str(source) == "flow" else Path(source)
     if not path.is_dir():
-        raise RunDirError(f"{source} is not a run directory; pass a run of 'cnnkit flow train' (no flow model "
-                          "ships with this version yet)")
-    run = load_run(path, device=device)
+        raise RunDirError(f"{source} is not a run directory; pass a run of 'cnnkit flow train', or leave --model "
+                          "out for the shipped model")
+    return path
+
+
+def open_flow_model(source: str | Path | None = None, *, device: torch.device | str = "cpu") -> nn.Module:
+    """The network of a run of 'cnnkit flow train' (None or "flow": the shipped model), in eval mode."""
+    run = load_run(flow_model_path(source), device=device)
     if run.info.task != "flow":
         raise RunDirError(f"{source} is a {run.info.task} run, not optical flow; pass a run of 'cnnkit flow train'")
     return run.network.eval()
@@ -71,14 +89,17 @@ def network_flow(model: nn.Module, image1: Tensor, image2: Tensor) -> Tensor:
 
 
 def classical_flow(method: str, image1: Tensor, image2: Tensor) -> Tensor:
-    """(2, H, W) flow by scikit-image's ``tvl1`` (defaults) or ``ilk`` on the luminance, (u, v) order."""
+    """(2, H, W) flow by scikit-image's ``ilk``, ``tvl1`` (its defaults) or ``tvl1-tuned`` (TVL1_TUNED)
+    on the luminance, in (u, v) order."""
     from skimage.registration import optical_flow_ilk, optical_flow_tvl1
 
     grey = [(0.299 * im[0] + 0.587 * im[1] + 0.114 * im[2]).double().numpy() for im in (image1, image2)]
     if method not in CLASSICAL:
         raise ConfigError(f"unknown classical method {method!r}; choose {', '.join(CLASSICAL)}")
-    estimate = optical_flow_tvl1 if method == "tvl1" else optical_flow_ilk
-    v, u = estimate(grey[0], grey[1])   # scikit-image returns (row, column) displacements
+    if method == "ilk":
+        v, u = optical_flow_ilk(grey[0], grey[1])   # scikit-image returns (row, column) displacements
+    else:
+        v, u = optical_flow_tvl1(grey[0], grey[1], **(TVL1_TUNED if method == "tvl1-tuned" else {}))
     return torch.from_numpy(np.stack([u, v]).astype(np.float32))
 
 
