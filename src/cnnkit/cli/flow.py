@@ -5,10 +5,11 @@ network, training on generated scenes, and measurement beside TV-L1 and Lucas-Ka
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from typer.core import TyperGroup
+
+from cnnkit.cli._apps import group_running, resume_instead
 
 ESTIMATE_EXAMPLES = """
 \b
@@ -33,16 +34,7 @@ Examples:
 """
 
 
-class _EstimateByDefault(TyperGroup):
-    """``cnnkit flow IMG1 IMG2`` runs the hidden ``estimate`` command; ``train`` and ``eval`` are commands."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["estimate", *args]
-        return super().parse_args(ctx, args)
-
-
-flow_app = typer.Typer(cls=_EstimateByDefault, no_args_is_help=True, rich_markup_mode=None,
+flow_app = typer.Typer(cls=group_running("estimate"), no_args_is_help=True, rich_markup_mode=None,
                        help="Optical flow: estimate (cnnkit flow IMG1 IMG2), train, evaluate.\n" + ESTIMATE_EXAMPLES)
 
 
@@ -50,7 +42,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(flow_app, name="flow")
 
 
-@flow_app.command("estimate", hidden=True, help="Flow from the first image to the second.\n" + ESTIMATE_EXAMPLES)
+@flow_app.command("estimate", help="Flow from the first image to the second.\n" + ESTIMATE_EXAMPLES)
 def estimate(
     first: Path = typer.Argument(..., help="The first frame."),
     second: Path = typer.Argument(..., help="The second frame (the same size)."),
@@ -99,18 +91,13 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     from cnnkit.cli.train import _print_result
-    from cnnkit.errors import ConfigError
     from cnnkit.train import TrainConfig, fit
-    from cnnkit.train import resume as resume_run
 
     given = {"model": model, "width": width, "size": size, "pairs": pairs, "items": items, "epochs": epochs,
              "batch-size": batch_size, "lr": lr, "seed": seed, "threads": threads, "device": device, "out": out,
              "name": name}
     if resume is not None:
-        fixed = [k for k, v in given.items() if v is not None]
-        if fixed:
-            raise ConfigError(f"--resume continues the run as its config.json says; drop --{fixed[0]}")
-        _print_result(resume_run(resume, progress=not quiet))
+        resume_instead(resume, given, quiet=quiet)
         return
     options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs), ("items", items)) if v is not None}
     values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 6e-4,
@@ -139,7 +126,8 @@ def evaluate(
     from rich.table import Table
 
     from cnnkit.apps.flow.estimate import compare_methods, flow_model_path, open_flow_model
-    from cnnkit.apps.flow.report import plot_flow_example
+    from cnnkit.apps.flow.folders import motorcycle_pair
+    from cnnkit.apps.flow.report import plot_methods
     from cnnkit.apps.flow.task import FlowOptions, held_out_pairs
     from cnnkit.atomic import atomic_write_text
     from cnnkit.device import resolve_device
@@ -152,17 +140,19 @@ def evaluate(
     info = ModelInfo.from_file(flow_model_path(model) / "model.json")
     options = FlowOptions(size=info.input_size, test_pairs=count, items=info.task_options.get("items", "none"))
     pairs = held_out_pairs(options)
-    result = compare_methods(network, pairs)
-    results = {f"{count} held-out scenes": result}
+    shown = {f"{count} held-out scenes": (pairs, "example.png")}
     if real:
-        from cnnkit.apps.flow.folders import motorcycle_pair
-
-        results["the real motorcycle pair"] = compare_methods(network, [motorcycle_pair(4)])
+        shown["the real motorcycle pair"] = ([motorcycle_pair(4)], "real.png")
+    results = {title: compare_methods(network, measured_pairs) for title, (measured_pairs, _) in shown.items()}
     out.mkdir(parents=True, exist_ok=True)
     record = {name: dataclasses.asdict(r) | {"examples": None} for name, r in results.items()}
     atomic_write_text(out / "eval.json", json.dumps(record, indent=2) + "\n")
-    first = pairs[0]
-    figure = plot_flow_example(first.image1, first.image2, first.flow, result.examples["network"], out / "example.png")
+    figures = []
+    for title, (measured_pairs, name) in shown.items():   # each method's flow and error on the first pair
+        first = measured_pairs[0]
+        flows = {m: flow for m, flow in results[title].examples.items() if m != "zero"}
+        figures.append(plot_methods(first.image1, first.image2, first.flow, first.valid, flows, out / name,
+                                    title=f"{title}: the first pair" if len(measured_pairs) > 1 else title))
     for title, measured in results.items():
         table = Table("method", "EPE (px)", "not occluded", "occluded", "ms per pair", title=title)
         for name, epe in measured.epe.items():
@@ -170,4 +160,5 @@ def evaluate(
                           f"{1000 * measured.seconds[name]:.1f}")
         Console().print(table)
     typer.echo(str(out / "eval.json"))
-    typer.echo(str(figure))
+    for figure in figures:
+        typer.echo(str(figure))

@@ -5,10 +5,11 @@ first word ``train`` or ``eval`` picks the other commands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from typer.core import TyperGroup
+
+from cnnkit.cli._apps import group_running, resume_instead
 
 UPSCALE_EXAMPLES = """
 \b
@@ -35,16 +36,7 @@ Examples:
 """
 
 
-class _UpscaleByDefault(TyperGroup):
-    """``cnnkit sr IMAGE...`` runs the hidden ``upscale`` command; ``train`` and ``eval`` are commands."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["upscale", *args]
-        return super().parse_args(ctx, args)
-
-
-sr_app = typer.Typer(cls=_UpscaleByDefault, no_args_is_help=True, rich_markup_mode=None,
+sr_app = typer.Typer(cls=group_running("upscale"), no_args_is_help=True, rich_markup_mode=None,
                      help="Super-resolution: upscale photographs (cnnkit sr IMAGE...), train, evaluate.\n"
                      + UPSCALE_EXAMPLES)
 
@@ -104,19 +96,14 @@ def train(
 ) -> None:
     from cnnkit.apps.superres.models import sr_train_config
     from cnnkit.cli.train import _print_result
-    from cnnkit.errors import ConfigError
     from cnnkit.train import fit
-    from cnnkit.train import resume as resume_run
 
     given = {"folder": folder, "scale": scale, "model": model, "degradation": degradation, "patch": patch,
              "patches": patches, "loss": loss, "test-dir": test_dir, "epochs": epochs, "batch-size": batch_size,
              "lr": lr, "residual": residual, "seed": seed, "threads": threads, "device": device, "out": out,
              "name": name}
     if resume is not None:
-        fixed = [k for k, v in given.items() if v is not None]
-        if fixed:
-            raise ConfigError(f"--resume continues the run as its config.json says; drop --{fixed[0]}")
-        _print_result(resume_run(resume, progress=not quiet))
+        resume_instead(resume, given, quiet=quiet)
         return
     kwargs = {"residual": residual} if residual is not None else {}
     config = sr_train_config(

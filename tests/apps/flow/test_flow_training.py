@@ -107,4 +107,4 @@ def test_cnnkit_flow_eval_compares_with_the_classical_methods(reference, tmp_pat
     result = json.loads((tmp_path / "e" / "eval.json").read_text())
     assert set(result["2 held-out scenes"]["epe"]) == {"zero", "network", "tvl1", "tvl1-tuned", "ilk"}
     assert set(result["the real motorcycle pair"]["epe"]) == {"zero", "network", "tvl1", "tvl1-tuned", "ilk"}
-    assert (tmp_path / "e" / "example.png").is_file() and "tvl1" in out
+    assert (tmp_path / "e" / "example.png").is_file() and (tmp_path / "e" / "real.png").is_file() and "tvl1" in out

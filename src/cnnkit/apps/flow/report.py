@@ -16,7 +16,18 @@ from cnnkit.train.config import TrainConfig
 from cnnkit.train.report import closing_sections
 from cnnkit.viz import ReportSection, format_duration, plot_filters, plot_image_grid, plot_metric_curves, write_report
 
-__all__ = ["build_flow_report", "plot_flow_example"]
+__all__ = ["build_flow_report", "plot_flow_example", "plot_methods"]
+
+
+def _legend_tile(size: tuple[int, int]) -> torch.Tensor:
+    """The colour wheel's legend as a round disc centred on a white tile of ``size`` (H, W)."""
+    h, w = size
+    side = min(h, w)
+    tile = torch.ones(3, h, w)
+    disc = torch.nn.functional.interpolate(flow_legend(64)[None], size=(side, side), mode="nearest")[0]
+    top, left = (h - side) // 2, (w - side) // 2
+    tile[:, top:top + side, left:left + side] = disc
+    return tile
 
 
 def plot_flow_example(image1: torch.Tensor, image2: torch.Tensor, truth: torch.Tensor, predicted: torch.Tensor,
@@ -25,12 +36,43 @@ def plot_flow_example(image1: torch.Tensor, image2: torch.Tensor, truth: torch.T
     speed = float(truth.norm(dim=0).max())
     error = (predicted - truth).norm(dim=0)
     shown_error = (error / max(float(error.max()), 1e-6)).expand(3, -1, -1)
-    legend = torch.nn.functional.interpolate(flow_legend(64)[None], size=truth.shape[-2:], mode="nearest")[0]
+    legend = _legend_tile(truth.shape[-2:])
     tiles = torch.stack([image1, image2, flow_to_colour(truth, max_speed=speed),
                          flow_to_colour(predicted, max_speed=speed), shown_error, legend]).clamp(0, 1)
     captions = ["first frame", "second frame", "true flow", "predicted flow",
                 f"error (white: {float(error.max()):.1f} px)", f"legend (edge: {speed:.1f} px)"]
     return plot_image_grid(tiles.numpy(), captions, path, ncols=6, title=title, cell_inches=1.8)
+
+
+def plot_methods(image1: torch.Tensor, image2: torch.Tensor, truth: torch.Tensor, valid: torch.Tensor,
+                 flows: dict[str, torch.Tensor], path: Path, *, title: str | None = None) -> Path:
+    """One pair, every method side by side: the frames, the true flow and the legend; each method's flow
+    (one colour scale: the true flow's largest speed); each method's end-point error map (one grey
+    scale for all, invalid pixels black) captioned with its mean EPE."""
+    speed = max(float(truth.norm(dim=0)[valid].max()) if valid.any() else 1.0, 1e-6)
+    errors = {name: (flow - truth).norm(dim=0) * valid for name, flow in flows.items()}
+    worst = max(max(float(e.max()) for e in errors.values()), 1e-6)
+    columns = max(4, len(flows))
+    blank = torch.ones(3, *truth.shape[-2:])
+    legend = _legend_tile(truth.shape[-2:])
+    tiles = [image1, image2, flow_to_colour(truth * valid, max_speed=speed), legend]
+    captions = ["first frame", "second frame", "true flow", f"legend (edge: {speed:.1f} px)"]
+    tiles += [blank] * (columns - 4)
+    captions += [""] * (columns - 4)
+    for name, flow in flows.items():
+        tiles.append(flow_to_colour(flow, max_speed=speed))
+        captions.append(name)
+    tiles += [blank] * (columns - len(flows))
+    captions += [""] * (columns - len(flows))
+    for name, error in errors.items():
+        tiles.append((error / worst).expand(3, -1, -1))
+        captions.append(f"{name}: EPE {float(error[valid].mean()):.2f} px")
+    tiles += [blank] * (columns - len(flows))
+    captions += [""] * (columns - len(flows))
+    if title is None:
+        title = f"error maps: white = {worst:.1f} px"
+    return plot_image_grid(torch.stack(tiles).clamp(0, 1).numpy(), captions, path, ncols=columns, title=title,
+                           cell_inches=1.8)
 
 
 def build_flow_report(run_dir: Path, *, info: ModelInfo, config: TrainConfig, evaluation: FlowEvaluation,
