@@ -30,6 +30,7 @@ from cnnkit.train.recipes import RECIPES, apply_recipe
         ("schedule", "poly", "must be one of constant, step, cosine, onecycle"),
         ("label_smoothing", 1.0, "label_smoothing (--label-smoothing) must be a finite number in"),
         ("dropout", 1.5, "dropout (--dropout) must be a finite number in"),
+        ("clip_grad_norm", 0.0, "clip_grad_norm (--clip-grad-norm) must be a finite number in (0, "),
         ("warmup_epochs", 10.0, "warmup_epochs (--warmup-epochs) must be a finite number in"),
         ("name", "../x", "plain directory name"),
         ("name", "x" * 300, "at most 255 bytes"),

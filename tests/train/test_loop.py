@@ -116,3 +116,18 @@ def test_trains_on_a_folder_dataset_streamed_by_workers(tmp_path: Path) -> None:
     info = json.loads((result.run_dir / "model.json").read_text())
     assert info["classes"] == ["class0", "class1"] and info["input_size"] == 16 and info["in_chans"] == 3
     assert result.test_acc == 1.0, "red against blue squares are separable"
+
+
+def test_clip_grad_norm_bounds_every_step(tmp_path: Path) -> None:
+    """Plain SGD moves the weights by lr x the clipped gradient, at most lr x clip_grad_norm a step."""
+    base = dict(model="lenet5", data="digits", epochs=1, batch_size=64, out=str(tmp_path), optimizer="sgd",
+                momentum=0.0, nesterov=False, weight_decay=0.0, schedule="constant", threads=1)
+    start = load_file(fit(TrainConfig(**base, lr=1e-12, name="start"), progress=False).run_dir / "model.safetensors")
+    moved = {}
+    for name, clip in (("clipped", 1e-3), ("free", None)):
+        run = fit(TrainConfig(**base, lr=0.1, clip_grad_norm=clip, name=name), progress=False).run_dir
+        weights = load_file(run / "model.safetensors")
+        moved[name] = float(torch.cat([(weights[k] - start[k]).flatten() for k in start]).norm())
+        steps = json.loads((run / "model.json").read_text())["training"]["steps_per_epoch"]
+    assert moved["clipped"] <= steps * 0.1 * 1e-3 * 1.001
+    assert moved["free"] > 10 * moved["clipped"]

@@ -66,6 +66,7 @@ def train(
     step_epochs: Optional[int] = typer.Option(None, help="Step schedule: epochs between decays."),
     step_gamma: Optional[float] = typer.Option(None, help="Step schedule: decay factor."),
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing, e.g. 0.1."),
+    clip_grad_norm: Optional[float] = typer.Option(None, help="Rescale each step's gradient to at most this L2 norm."),
     dropout: Optional[float] = typer.Option(None, help="Dropout probability in the classifier."),
     adversarial: Optional[str] = typer.Option(
         None, help="Adversarial training: fgsm (Goodfellow et al., 2015) or pgd (Madry et al., 2018)."
@@ -112,7 +113,8 @@ def train(
         "batch_size": batch_size, "optimizer": optimizer, "lr": lr, "momentum": momentum,
         "nesterov": nesterov, "weight_decay": weight_decay, "schedule": schedule,
         "warmup_epochs": warmup_epochs, "step_epochs": step_epochs, "step_gamma": step_gamma,
-        "label_smoothing": label_smoothing, "dropout": dropout, "augment": augment, "tta": tta,
+        "label_smoothing": label_smoothing, "clip_grad_norm": clip_grad_norm, "dropout": dropout,
+        "augment": augment, "tta": tta,
         "adversarial": adversarial, "adv_eps": eps, "adv_steps": adv_steps, "adv_alpha": adv_alpha,
         "adv_ratio": adv_ratio,
         "seed": seed, "threads": threads, "device": device, "amp": amp, "num_workers": workers,
