@@ -21,7 +21,7 @@ Examples:
 TRAIN_EXAMPLES = """
 \b
 Examples:
-  cnnkit flow train                                  the shipped recipe: pwc_lite, 24 x 4,096 scenes
+  cnnkit flow train                                  the shipped recipe: pwc_lite, 20 x 4,096 scenes
   cnnkit flow train --model flownets --width 0.25    FlowNetSimple at a quarter of its widths
   cnnkit flow train --resume runs/RUN                continue a stopped run exactly
 """
@@ -78,7 +78,7 @@ def train(
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Pairs per epoch (default 4,096)."),
     items: Optional[str] = typer.Option(None, "--items", help="Object silhouettes besides random shapes: "
                                         "fashion-mnist (default) or none."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 24)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 20)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Pairs per step (default 16)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 6e-4; "
                                       "0.25 epochs of warm-up, cosine decay, gradients clipped at norm 1)."),
@@ -102,7 +102,7 @@ def train(
     options = {k: v for k, v in (("size", size), ("pairs_per_epoch", pairs), ("items", items)) if v is not None}
     values = {"task": "flow", "data": "scenes", "model": model or "pwc_lite", "optimizer": "adamw", "lr": lr or 6e-4,
               "weight_decay": 0.0, "schedule": "cosine", "warmup_epochs": 0.25, "clip_grad_norm": 1.0,
-              "batch_size": batch_size or 16, "epochs": epochs or 24, "channels_last": False, "task_options": options,
+              "batch_size": batch_size or 16, "epochs": epochs or 20, "channels_last": False, "task_options": options,
               "model_kwargs": {"width": width} if width is not None else {}}
     values.update({k: v for k, v in (("seed", seed), ("threads", threads), ("device", device),
                                      ("out", str(out) if out else None), ("name", name)) if v is not None})

@@ -226,6 +226,10 @@ class PWCLite(nn.Module):
         # combination of its 3x3 coarse neighbours, so motion edges stay sharp where bilinear blurs them
         self.up = 2 ** self.finest
         self.upsample_mask = nn.Sequential(_conv(quarter + 2, _width(64, w)), nn.Conv2d(_width(64, w), 9 * self.up ** 2, 1))
+        for m in self.modules():   # He et al. (2015) for leaky ReLU: features keep their scale down the pyramid
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
         for head in [*self.estimators, self.context]:  # every refinement starts at zero: the first flow is 0
             nn.init.zeros_(head[-1].weight)
             nn.init.zeros_(head[-1].bias)
