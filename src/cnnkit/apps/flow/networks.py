@@ -226,6 +226,10 @@ class PWCLite(nn.Module):
         # combination of its 3x3 coarse neighbours, so motion edges stay sharp where bilinear blurs them
         self.up = 2 ** self.finest
         self.upsample_mask = nn.Sequential(_conv(quarter + 2, _width(64, w)), nn.Conv2d(_width(64, w), 9 * self.up ** 2, 1))
+        if next(self.parameters()).is_meta:
+            # a meta-device twin (cnnkit models, summary) has no values to set, and torch's meta normal_
+            # is a Python reference kernel whose first call imports torch._dynamo and sympy (~1 s)
+            return
         for m in self.modules():   # He et al. (2015) for leaky ReLU: features keep their scale down the pyramid
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
