@@ -17,9 +17,10 @@ from cnnkit.ops.local import (
 )
 from cnnkit.ops.matrix import conv_matrix
 from cnnkit.ops.pool import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, subsample
+from cnnkit.ops.roi import roi_pool
 
 __all__ = [
     "ConvNdFunction", "border_padding", "conv1d", "conv2d", "conv3d", "convolve1d", "convolve2d", "convolve3d",
     "conv_matrix", "locally_connected1d", "locally_connected2d", "locally_connected_weight_shape",
-    "subsample", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "subsample", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "roi_pool",
 ]

@@ -1,0 +1,7 @@
+"""Object detection (lecture: detection; Girshick et al., CVPR 2014, R-CNN; Girshick, ICCV 2015, Fast
+R-CNN). In progress (issue 16): the pieces below are built and tested; the detectors are not yet.
+
+- boxes.py: IoU, R-CNN's box regression coding, greedy NMS (vectorised), per-class NMS;
+- metrics.py: VOC average precision (11-point, all-point) and COCO mAP@[.5:.95];
+- annotations.py: PASCAL VOC XML and COCO JSON, read with every field checked and written atomically.
+"""
