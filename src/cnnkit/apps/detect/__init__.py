@@ -3,5 +3,7 @@ R-CNN). In progress (issue 16): the pieces below are built and tested; the detec
 
 - boxes.py: IoU, R-CNN's box regression coding, greedy NMS (vectorised), per-class NMS;
 - metrics.py: VOC average precision (11-point, all-point) and COCO mAP@[.5:.95];
-- annotations.py: PASCAL VOC XML and COCO JSON, read with every field checked and written atomically.
+- annotations.py: PASCAL VOC XML and COCO JSON, read with every field checked and written atomically;
+- scenes.py: the synthetic set (shapes and Fashion-MNIST items on photographs, boxes and labels, a seed each);
+- proposals.py: selective search (OpenCV's) and the recall-against-proposals curve.
 """
