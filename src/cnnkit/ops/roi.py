@@ -8,8 +8,9 @@ bin keeps its maximum; the backward pass routes each output's gradient to the ce
 summed where bins of several boxes share a winner. The geometry is Caffe's, which torchvision's
 ``roi_pool`` also follows: ties go to the first maximum in row-major order, an empty bin gives 0.
 
-Vectorised over boxes, channels and bins: each bin's maximum is separable, first over the columns of
-each column bin, then over the rows of each row bin, both as masked reductions (no loop over boxes).
+Vectorised over boxes, channels and bins, with no loop over boxes: the maxima of every window of
+2^a x 2^b cells are tabulated once per feature map by doubling (a sparse table for range-maximum
+queries), and each bin's maximum is the largest of the four windows covering it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from cnnkit.errors import ConfigError
 
 __all__ = ["roi_pool", "roi_bins"]
 
-_CHUNK_ELEMENTS = 1 << 24   # boxes are pooled in groups whose gathered maps hold at most this many values
+_CHUNK_ELEMENTS = 1 << 24   # boxes are pooled in groups whose gathered candidates hold at most this many values
 
 
 def _round_half_away(x: Tensor) -> Tensor:
@@ -46,39 +48,70 @@ def roi_bins(boxes: Tensor, size: int, output: int, spatial_scale: float) -> tup
     return lo.clamp(0, size), hi.clamp(0, size)
 
 
-def _first_max(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Maximum of ``values`` over the last axis where ``mask`` holds, and the first index reaching it (-1: empty)."""
-    masked = values.masked_fill(~mask, -math.inf)
-    best = masked.amax(-1, keepdim=True)
-    positions = torch.arange(values.shape[-1], device=values.device)
-    hit = (masked == best) & mask
-    index = torch.where(hit, positions, values.shape[-1]).amin(-1)
-    empty = index == values.shape[-1]
-    return best.squeeze(-1).masked_fill(empty, 0.0), index.masked_fill(empty, -1)
+def _range_max_tables(features: Tensor) -> tuple[Tensor, Tensor, int]:
+    """Sparse tables for range-maximum queries: for every window of 2^a rows by 2^b columns, the maximum
+    starting at each cell and the flat index h * W + w of its first (row-major) winner, as tables
+    (A * B * N, C, H * W) of values and of indices; cells where no window fits hold -inf. Returns them and B."""
+    batch, channels, height, width = features.shape
+    rows, cols = height.bit_length(), width.bit_length()          # window sides 1, 2, 4, ... <= H, W
+    values = features.new_full((rows, cols, batch, channels, height, width), -math.inf)
+    indices = torch.zeros(rows, cols, batch, channels, height, width, dtype=torch.long, device=features.device)
+    values[0, 0] = features
+    indices[0, 0] = torch.arange(height * width, device=features.device).view(height, width)
+    # doubling: a window of 2^(a+1) rows is two of 2^a stacked, one of 2^(b+1) columns two side by side
+    for a in range(rows):
+        for b in range(cols):
+            if a == 0 and b == 0:
+                continue
+            if b == 0:
+                half, step = (a - 1, 0), 1 << (a - 1)
+                first, second = (slice(None, height - step), slice(None)), (slice(step, None), slice(None))
+                target = (slice(None, height - step), slice(None))
+            else:
+                half, step = (a, b - 1), 1 << (b - 1)
+                first, second = (slice(None), slice(None, width - step)), (slice(None), slice(step, None))
+                target = (slice(None), slice(None, width - step))
+            v1, v2 = values[half][(..., *first)], values[half][(..., *second)]
+            i1, i2 = indices[half][(..., *first)], indices[half][(..., *second)]
+            later = (v2 > v1) | ((v2 == v1) & (i2 < i1))      # ties keep the first cell in row-major order
+            values[a, b][(..., *target)] = torch.where(later, v2, v1)
+            indices[a, b][(..., *target)] = torch.where(later, i2, i1)
+    return values.view(-1, channels, height * width), indices.view(-1, channels, height * width), cols
 
 
-def _pool_chunk(features: Tensor, rois: Tensor, output: tuple[int, int], spatial_scale: float
-                ) -> tuple[Tensor, Tensor]:
-    """Pooled values (R, C, H', W') and the flat index h * W + w of each bin's winner (-1 where empty)."""
-    _, _, height, width = features.shape
+def _pool_chunk(features: Tensor, tables: tuple[Tensor, Tensor, int], rois: Tensor, output: tuple[int, int],
+                spatial_scale: float) -> tuple[Tensor, Tensor]:
+    """Pooled values (R, C, H', W') and the flat index h * W + w of each bin's winner (-1 where empty).
+
+    A bin of h rows and w columns is covered by four windows of 2^a x 2^b (2^a <= h < 2^(a+1)) at its
+    corners, so its maximum is the largest of four table entries, and its first winner in row-major
+    order the smallest index among the entries that reach that maximum."""
+    values, indices, cols = tables
+    batch, _, height, width = features.shape
     out_h, out_w = output
-    maps = features[rois[:, 0].long()]                                   # (R, C, H, W)
-    rows_lo, rows_hi = roi_bins(rois[:, [2, 4]], height, out_h, spatial_scale)
-    cols_lo, cols_hi = roi_bins(rois[:, [1, 3]], width, out_w, spatial_scale)
-    rows = torch.arange(height, device=features.device)
-    cols = torch.arange(width, device=features.device)
-    in_row = (rows >= rows_lo[..., None]) & (rows < rows_hi[..., None])     # (R, H', H)
-    in_col = (cols >= cols_lo[..., None]) & (cols < cols_hi[..., None])     # (R, W', W)
-    # stage 1: for each column bin, the maximum of every row over the bin's columns
-    column_best, column_index = _first_max(maps[:, :, :, None, :], in_col[:, None, None, :, :])   # (R, C, H, W')
-    # stage 2: for each row bin, the maximum of those over the bin's rows (the first such row wins ties,
-    # and within it the first column: row-major order)
-    candidates = column_best.transpose(2, 3)[:, :, None]                  # (R, C, 1, W', H)
-    row_ok = in_row[:, None, :, None, :] & (column_index.transpose(2, 3)[:, :, None] >= 0)
-    pooled, row_index = _first_max(candidates, row_ok)                    # (R, C, H', W')
-    chosen_col = torch.gather(column_index, 2, row_index.clamp(min=0))   # the winning row's winning column
-    flat = torch.where(row_index >= 0, row_index * width + chosen_col, -1)
-    return pooled, flat
+    rows_lo, rows_hi = roi_bins(rois[:, [2, 4]], height, out_h, spatial_scale)   # (R, H')
+    cols_lo, cols_hi = roi_bins(rois[:, [1, 3]], width, out_w, spatial_scale)    # (R, W')
+    span_h, span_w = rows_hi - rows_lo, cols_hi - cols_lo
+    empty = (span_h <= 0)[:, :, None] | (span_w <= 0)[:, None, :]               # (R, H', W')
+    a = torch.log2(span_h.clamp(min=1).double()).floor().long()
+    b = torch.log2(span_w.clamp(min=1).double()).floor().long()
+    tops = (rows_lo, (rows_hi - (1 << a)).clamp(min=0))
+    lefts = (cols_lo, (cols_hi - (1 << b)).clamp(min=0))
+    level = (a[:, :, None] * cols + b[:, None, :]) * batch + rois[:, 0].long()[:, None, None]   # (R, H', W')
+    best = winner = None
+    for top in tops:
+        for left in lefts:
+            cell = top.clamp(max=height - 1)[:, :, None] * width + left.clamp(max=width - 1)[:, None, :]
+            value = values[level[..., None], :, cell[..., None]].squeeze(3)      # (R, H', W', C)
+            index = indices[level[..., None], :, cell[..., None]].squeeze(3)
+            if best is None:
+                best, winner = value, index
+            else:   # a larger maximum wins; an equal one keeps the earlier cell in row-major order
+                better = (value > best) | ((value == best) & (index < winner))
+                best, winner = torch.where(better, value, best), torch.where(better, index, winner)
+    pooled = best.masked_fill(empty[..., None], 0.0)
+    winner = winner.masked_fill(empty[..., None], -1)
+    return pooled.permute(0, 3, 1, 2).contiguous(), winner.permute(0, 3, 1, 2).contiguous()
 
 
 class RoIPoolFunction(torch.autograd.Function):
@@ -87,10 +120,11 @@ class RoIPoolFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features: Tensor, rois: Tensor, output: tuple[int, int], spatial_scale: float  # type: ignore[override]
                 ) -> Tensor:
-        channels, height, width = features.shape[1:]
-        per_box = max(1, channels * height * width * (1 + output[1]))
-        step = max(1, _CHUNK_ELEMENTS // per_box)
-        parts = [_pool_chunk(features, rois[i:i + step], output, spatial_scale) for i in range(0, len(rois), step)]
+        channels = features.shape[1]
+        step = max(1, _CHUNK_ELEMENTS // max(1, channels * output[0] * output[1] * 4))
+        tables = _range_max_tables(features) if len(rois) else None
+        parts = [_pool_chunk(features, tables, rois[i:i + step], output, spatial_scale)
+                 for i in range(0, len(rois), step)]
         if parts:
             pooled = torch.cat([p for p, _ in parts])
             winners = torch.cat([w for _, w in parts])
@@ -129,6 +163,6 @@ def roi_pool(features: Tensor, rois: Tensor, output: int | tuple[int, int], spat
     if not (isinstance(spatial_scale, (int, float)) and spatial_scale > 0):
         raise ConfigError(f"roi_pool: spatial_scale must be a positive number; got {spatial_scale!r}")
     index = rois[:, 0]
-    if len(rois) and (index.min() < 0 or index.max() >= features.shape[0] or (index != index.round()).any()):
+    if len(rois) and not rois.is_meta and (index.min() < 0 or index.max() >= features.shape[0] or (index != index.round()).any()):
         raise ConfigError(f"roi_pool: the first column of rois must index an image in [0, {features.shape[0]})")
     return RoIPoolFunction.apply(features, rois.detach(), size, float(spatial_scale))
