@@ -18,10 +18,21 @@ from typing import Any
 
 from cnnkit.errors import CnnkitError, ConfigError
 
-__all__ = ["Fields", "shown", "MAX_NAME_BYTES", "MAX_SEED"]
+__all__ = ["Fields", "shown", "options_from_dict", "MAX_NAME_BYTES", "MAX_SEED"]
 
 MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and Windows file systems accept
 MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit; every cnnkit seed has this range
+
+
+def options_from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
+    """The options dataclass ``cls`` from a dict (config.task_options); an unknown key names the known ones."""
+    import dataclasses
+
+    known = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown {what} option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return cls(**values)
 
 
 def shown(value: Any, limit: int = 40) -> str:

@@ -15,6 +15,7 @@ from cnnkit import __version__
 from cnnkit.cli import (
     analysis,
     attack,
+    detect,
     evaluate,
     explain,
     export,
@@ -52,7 +53,7 @@ def _root(
 
 
 for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
-              sr, flow):
+              sr, flow, detect):
     group.register(app)
 
 

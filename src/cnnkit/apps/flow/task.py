@@ -13,7 +13,6 @@ occluded and the non-occluded ones apart.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from cnnkit.data.batching import IndexedDataset
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.runs.format import ModelInfo, write_model
-from cnnkit.schema import Fields
+from cnnkit.schema import Fields, options_from_dict
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
@@ -63,11 +62,7 @@ class FlowOptions:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FlowOptions:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown optical-flow option {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        return options_from_dict(cls, values, "optical-flow")
 
     @property
     def scene(self) -> SceneConfig:

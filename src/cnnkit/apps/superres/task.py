@@ -13,7 +13,6 @@ Y with ``scale`` pixels shaved, beside bicubic interpolation of the same input.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from cnnkit.data.batching import IndexedDataset
 from cnnkit.errors import ConfigError, DataError
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.runs.format import ModelInfo, write_model
-from cnnkit.schema import Fields
+from cnnkit.schema import Fields, options_from_dict
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
@@ -73,11 +72,7 @@ class SuperResolutionOptions:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SuperResolutionOptions:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown super-resolution option {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        return options_from_dict(cls, values, "super-resolution")
 
     def degrade(self, hr: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """(N, 1, H, W) high-resolution luminance to the network's low-resolution input, this run's way."""
