@@ -1,6 +1,5 @@
-"""Optical flow (lecture: motion; Fischer, Dosovitskiy et al., ICCV 2015, FlowNet). In progress
-(issue 15): the pieces below are built and tested; the shipped model and the real-pair
-evaluation are not yet.
+"""Optical flow (lecture: motion; Fischer, Dosovitskiy et al., ICCV 2015, FlowNet). A trained
+pwc_lite ships in cnnkit/weights/flow (reproduce.json names its command and commit).
 
 - flo.py: Middlebury ``.flo`` files, read with every field checked and written atomically;
 - colour.py: flow pictures in the Middlebury colour wheel, and its legend;
