@@ -91,6 +91,8 @@ def test_a_detection_run_trains_and_reloads(reference):
     assert info["task"] == "detect" and info["architecture"] == "rcnn" and len(info["classes"]) == 6
     last = read_metrics(reference)[-1]
     assert {"train_loss", "train_acc", "test_map50", "test_map", "test_map75"} <= set(last)
+    assert "Held-out scenes" in (reference / "report.html").read_text()
+    assert (reference / "examples.png").is_file() and (reference / "precision_recall.png").is_file()
     from cnnkit.runs import load_run
 
     network = load_run(reference).network

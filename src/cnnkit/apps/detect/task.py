@@ -296,6 +296,14 @@ class DetectTask:
             task="detect", task_options={"size": self.options.size, "items": self.options.items},
         )
         write_model(run_dir, built.network, info)
+        from cnnkit.apps.detect.report import build_detect_report
+
+        build_detect_report(run_dir, info=info, config=config, evaluation=evaluation, test=test_set)
 
     def rebuild_report(self, run_dir: Path, *, run: Any, config: TrainConfig, device: torch.device) -> Path:
-        raise ConfigError("a detection run has no report page yet; 'cnnkit detect eval RUN' measures it")
+        """``cnnkit report RUN``: evaluate the finished detector again and rewrite its report."""
+        from cnnkit.apps.detect.report import build_detect_report
+
+        test = scene_set(self.options, "test", threads=config.threads or 2)
+        return build_detect_report(run_dir, info=run.info, config=config, evaluation=evaluate_detector(run.network, test),
+                                   test=test)
