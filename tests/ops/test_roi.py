@@ -47,8 +47,11 @@ def test_roi_pool_matches_a_brute_force_max_over_each_bin(output, scale):
     rois = _random_rois(g, 40, 3, 17, scale)
     rois[0] = torch.tensor([1, 3.0 / scale, 2.0 / scale, 3.0 / scale, 2.0 / scale])   # a single cell
     rois[1] = torch.tensor([2, 30.0 / scale, 30.0 / scale, 40.0 / scale, 40.0 / scale])  # outside: all bins empty
-    torch.testing.assert_close(roi_pool(features, rois, output, scale), _brute_roi_pool(features, rois, output, scale),
-                               rtol=0, atol=0)
+    expected = _brute_roi_pool(features, rois, output, scale)
+    torch.testing.assert_close(roi_pool(features, rois, output, scale), expected, rtol=0, atol=0)
+    # with a gradient wanted, the winners are tracked too: the same values
+    tracked = roi_pool(features.clone().requires_grad_(), rois, output, scale)
+    torch.testing.assert_close(tracked.detach(), expected, rtol=0, atol=0)
 
 
 def test_roi_pool_breaks_ties_in_row_major_order_and_routes_gradient_to_the_winner():

@@ -48,16 +48,20 @@ def roi_bins(boxes: Tensor, size: int, output: int, spatial_scale: float) -> tup
     return lo.clamp(0, size), hi.clamp(0, size)
 
 
-def _range_max_tables(features: Tensor) -> tuple[Tensor, Tensor, int]:
+def _range_max_tables(features: Tensor, longest: tuple[int, int], track: bool) -> tuple[Tensor, Tensor | None, int]:
     """Sparse tables for range-maximum queries: for every window of 2^a rows by 2^b columns, the maximum
     starting at each cell and the flat index h * W + w of its first (row-major) winner, as tables
-    (A * B * N, C, H * W) of values and of indices; cells where no window fits hold -inf. Returns them and B."""
+    (A * B * N, C, H * W) of values and of indices; cells where no window fits hold -inf. Returns them and B.
+    ``longest`` is the most rows and columns any bin spans: windows up to those sides are all a query needs.
+    Without ``track`` (no gradient wanted) only the values are tabulated."""
     batch, channels, height, width = features.shape
-    rows, cols = height.bit_length(), width.bit_length()          # window sides 1, 2, 4, ... <= H, W
+    rows, cols = max(1, longest[0]).bit_length(), max(1, longest[1]).bit_length()   # sides 1, 2, 4, ... <= longest
     values = features.new_full((rows, cols, batch, channels, height, width), -math.inf)
-    indices = torch.zeros(rows, cols, batch, channels, height, width, dtype=torch.long, device=features.device)
     values[0, 0] = features
-    indices[0, 0] = torch.arange(height * width, device=features.device).view(height, width)
+    indices = None
+    if track:
+        indices = torch.zeros(rows, cols, batch, channels, height, width, dtype=torch.long, device=features.device)
+        indices[0, 0] = torch.arange(height * width, device=features.device).view(height, width)
     # doubling: a window of 2^(a+1) rows is two of 2^a stacked, one of 2^(b+1) columns two side by side
     for a in range(rows):
         for b in range(cols):
@@ -72,16 +76,21 @@ def _range_max_tables(features: Tensor) -> tuple[Tensor, Tensor, int]:
                 first, second = (slice(None), slice(None, width - step)), (slice(None), slice(step, None))
                 target = (slice(None), slice(None, width - step))
             v1, v2 = values[half][(..., *first)], values[half][(..., *second)]
+            if indices is None:
+                torch.maximum(v1, v2, out=values[a, b][(..., *target)])
+                continue
             i1, i2 = indices[half][(..., *first)], indices[half][(..., *second)]
             later = (v2 > v1) | ((v2 == v1) & (i2 < i1))      # ties keep the first cell in row-major order
             values[a, b][(..., *target)] = torch.where(later, v2, v1)
             indices[a, b][(..., *target)] = torch.where(later, i2, i1)
-    return values.view(-1, channels, height * width), indices.view(-1, channels, height * width), cols
+    flat = indices.view(-1, channels, height * width) if indices is not None else None
+    return values.view(-1, channels, height * width), flat, cols
 
 
-def _pool_chunk(features: Tensor, tables: tuple[Tensor, Tensor, int], rois: Tensor, output: tuple[int, int],
-                spatial_scale: float) -> tuple[Tensor, Tensor]:
-    """Pooled values (R, C, H', W') and the flat index h * W + w of each bin's winner (-1 where empty).
+def _pool_chunk(features: Tensor, tables: tuple[Tensor, Tensor | None, int], rois: Tensor, output: tuple[int, int],
+                spatial_scale: float) -> tuple[Tensor, Tensor | None]:
+    """Pooled values (R, C, H', W') and the flat index h * W + w of each bin's winner (-1 where empty;
+    None when the tables hold no indices).
 
     A bin of h rows and w columns is covered by four windows of 2^a x 2^b (2^a <= h < 2^(a+1)) at its
     corners, so its maximum is the largest of four table entries, and its first winner in row-major
@@ -103,41 +112,51 @@ def _pool_chunk(features: Tensor, tables: tuple[Tensor, Tensor, int], rois: Tens
         for left in lefts:
             cell = top.clamp(max=height - 1)[:, :, None] * width + left.clamp(max=width - 1)[:, None, :]
             value = values[level[..., None], :, cell[..., None]].squeeze(3)      # (R, H', W', C)
+            if indices is None:
+                best = value if best is None else torch.maximum(best, value)
+                continue
             index = indices[level[..., None], :, cell[..., None]].squeeze(3)
             if best is None:
                 best, winner = value, index
             else:   # a larger maximum wins; an equal one keeps the earlier cell in row-major order
                 better = (value > best) | ((value == best) & (index < winner))
                 best, winner = torch.where(better, value, best), torch.where(better, index, winner)
-    pooled = best.masked_fill(empty[..., None], 0.0)
-    winner = winner.masked_fill(empty[..., None], -1)
-    return pooled.permute(0, 3, 1, 2).contiguous(), winner.permute(0, 3, 1, 2).contiguous()
+    pooled = best.masked_fill(empty[..., None], 0.0).permute(0, 3, 1, 2).contiguous()
+    if winner is None:
+        return pooled, None
+    return pooled, winner.masked_fill(empty[..., None], -1).permute(0, 3, 1, 2).contiguous()
 
 
 class RoIPoolFunction(torch.autograd.Function):
     """Forward: max over each bin of each box; backward: each bin's gradient to its winning cell, summed."""
 
     @staticmethod
-    def forward(ctx, features: Tensor, rois: Tensor, output: tuple[int, int], spatial_scale: float  # type: ignore[override]
-                ) -> Tensor:
+    def forward(ctx, features: Tensor, rois: Tensor, output: tuple[int, int], spatial_scale: float,  # type: ignore[override]
+                track: bool) -> Tensor:
         channels = features.shape[1]
         step = max(1, _CHUNK_ELEMENTS // max(1, channels * output[0] * output[1] * 4))
-        tables = _range_max_tables(features) if len(rois) else None
+        tables = None
+        if len(rois):
+            height, width = features.shape[-2:]
+            rows = roi_bins(rois[:, [2, 4]], height, output[0], spatial_scale)
+            cols = roi_bins(rois[:, [1, 3]], width, output[1], spatial_scale)
+            longest = (height, width) if features.is_meta or rois.is_meta else \
+                (int((rows[1] - rows[0]).max()), int((cols[1] - cols[0]).max()))
+            tables = _range_max_tables(features, longest, track)
         parts = [_pool_chunk(features, tables, rois[i:i + step], output, spatial_scale)
                  for i in range(0, len(rois), step)]
         if parts:
             pooled = torch.cat([p for p, _ in parts])
-            winners = torch.cat([w for _, w in parts])
+            winners = torch.cat([w for _, w in parts]) if track else torch.zeros(0, dtype=torch.long)
         else:
             pooled = features.new_zeros(0, channels, *output)
             winners = torch.zeros(0, channels, *output, dtype=torch.long, device=features.device)
         ctx.save_for_backward(rois, winners)
         ctx.shape = features.shape
-        ctx.mark_non_differentiable(winners)
         return pooled
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None, None]:  # type: ignore[override]
         rois, winners = ctx.saved_tensors
         batch, channels, height, width = ctx.shape
         dx = grad.new_zeros(batch * channels, height * width)
@@ -145,7 +164,7 @@ class RoIPoolFunction(torch.autograd.Function):
         rows = rows[:, :, None, None].expand_as(winners)
         won = winners >= 0
         dx.index_put_((rows[won], winners[won]), grad[won], accumulate=True)
-        return dx.view(ctx.shape), None, None, None
+        return dx.view(ctx.shape), None, None, None, None
 
 
 def roi_pool(features: Tensor, rois: Tensor, output: int | tuple[int, int], spatial_scale: float = 1.0) -> Tensor:
@@ -165,4 +184,5 @@ def roi_pool(features: Tensor, rois: Tensor, output: int | tuple[int, int], spat
     index = rois[:, 0]
     if len(rois) and not rois.is_meta and (index.min() < 0 or index.max() >= features.shape[0] or (index != index.round()).any()):
         raise ConfigError(f"roi_pool: the first column of rois must index an image in [0, {features.shape[0]})")
-    return RoIPoolFunction.apply(features, rois.detach(), size, float(spatial_scale))
+    track = torch.is_grad_enabled() and features.requires_grad   # winners are kept only for a backward pass
+    return RoIPoolFunction.apply(features, rois.detach(), size, float(spatial_scale), track)
