@@ -92,3 +92,28 @@ def run_cli() -> Callable[..., tuple[int, str, str]]:
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def sigterm_at_step(monkeypatch):
+    """``with sigterm_at_step(k): fit(...)``: the run receives SIGTERM, as from a scheduler, when it
+    reaches global step ``k``, and stops with a checkpoint; outside the block training runs untouched."""
+    import contextlib
+    import signal
+
+    import cnnkit.train.trainer as trainer
+
+    @contextlib.contextmanager
+    def at(step: int):
+        real = trainer.Trainer._checkpoint_due
+
+        def due(self, current):
+            if current == step:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(self, current)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(trainer.Trainer, "_checkpoint_due", due)
+            yield
+
+    return at

@@ -33,6 +33,7 @@ EVAL_EXAMPLES = """
 Examples:
   cnnkit detect eval                                 the shipped detector on 200 held-out scenes
   cnnkit detect eval runs/RUN --count 100
+  cnnkit detect eval --data VOCdevkit/VOC2007        annotated images (VOC folder or COCO .json)
 """
 
 detect_app = typer.Typer(cls=group_running("find"), no_args_is_help=True, rich_markup_mode=None,
@@ -114,11 +115,15 @@ def train(
     _print_result(fit(TrainConfig.from_dict(values), progress=not quiet))
 
 
-@detect_app.command("eval", help="mAP on held-out generated scenes, proposal recall, seconds per stage.\n"
-                    + EVAL_EXAMPLES)
+@detect_app.command("eval", help="mAP on held-out generated scenes or annotated images, proposal recall, seconds "
+                    "per stage.\n" + EVAL_EXAMPLES)
 def evaluate(
     model: Optional[str] = typer.Argument(None, help="A run of 'cnnkit detect train' (default: the shipped one)."),
-    count: int = typer.Option(200, "--count", help="Held-out scenes to measure on."),
+    count: int = typer.Option(200, "--count", help="Held-out scenes to measure on (without --data)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Annotated images instead: a PASCAL VOC folder "
+                                        "(Annotations/, JPEGImages/) or a COCO instances .json file."),
+    images: Optional[Path] = typer.Option(None, "--images", help="The folder of --data's images (default: VOC's "
+                                          "JPEGImages/, or the .json file's folder)."),
     out: Path = typer.Option(Path("detect-eval"), "--out", "-o", help="Folder for eval.json and the figures."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
@@ -127,7 +132,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from cnnkit.apps.detect.evaluate import evaluate_on_scenes
+    from cnnkit.apps.detect.evaluate import evaluate_on_folder, evaluate_on_scenes
     from cnnkit.apps.detect.files import open_detector
     from cnnkit.atomic import atomic_write_text
     from cnnkit.device import resolve_device
@@ -135,10 +140,17 @@ def evaluate(
 
     if not 1 <= count <= 100_000:
         raise ConfigError(f"--count must be in [1, 100000], got {count}")
+    if images is not None and data is None:
+        raise ConfigError("--images names the folder of --data's images; give --data too")
     detector = open_detector(model, device=resolve_device(device))
-    report = evaluate_on_scenes(detector, count=count, out=out)
+    if data is None:
+        report = evaluate_on_scenes(detector, count=count, out=out)
+        title = f"{count} held-out scenes"
+    else:
+        report = evaluate_on_folder(detector, data, out=out, images=images)
+        title = f"{report['images']} annotated images of {data}"
     atomic_write_text(out / "eval.json", json.dumps(report, indent=2) + "\n")
-    table = Table(title=f"{count} held-out scenes")
+    table = Table(title=title)
     for column in ("metric", "value"):
         table.add_column(column)
     for key in ("map50_voc_all_point", "map50_voc_11_point", "map_coco", "recall_at_2000"):

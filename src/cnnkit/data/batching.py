@@ -19,7 +19,7 @@ from torch import Tensor
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["IndexedDataset", "batch_indices", "num_batches"]
+__all__ = ["IndexItems", "IndexedDataset", "batch_indices", "num_batches"]
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False, *, world: int = 1) -> int:
@@ -86,3 +86,17 @@ class IndexedDataset:
     def load(self, order: Iterator[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
         """The batches of the index tensors in ``order``, lazily."""
         raise NotImplementedError
+
+
+class IndexItems(IndexedDataset):
+    """``count`` items, each batch its tensor of indices: the dataset of a Task whose ``prepare`` makes
+    the data itself (generated scenes, rendered from the trainer's generator or looked up by index)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def load(self, order: Iterator[Tensor]) -> Iterator[Tensor]:
+        yield from order

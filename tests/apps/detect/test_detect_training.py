@@ -4,15 +4,12 @@ sampling, the multi-task loss against its definition, runs that train, resume bi
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import cnnkit.train.trainer as trainer
 from cnnkit.apps.detect.boxes import box_iou, decode_boxes
 from cnnkit.apps.detect.inference import detect_image, postprocess
 from cnnkit.apps.detect.networks import FastRCNN, RCNN, context_boxes, warp_regions
@@ -100,18 +97,9 @@ def test_a_detection_run_trains_and_reloads(reference):
     assert found.boxes.shape[1] == 4 and len(found.scores) == len(found.labels)
 
 
-def test_a_stopped_detection_run_resumes_to_the_same_weights(reference, tmp_path, monkeypatch):
-    real = trainer.Trainer._checkpoint_due
-
-    def due(self, step):
-        if step == 4:  # mid second epoch (3 steps an epoch)
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, step)
-
-    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", due)
-    with pytest.raises(TrainingInterrupted):
+def test_a_stopped_detection_run_resumes_to_the_same_weights(reference, tmp_path, sigterm_at_step):
+    with sigterm_at_step(4), pytest.raises(TrainingInterrupted):  # mid second epoch (3 steps an epoch)
         fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=0), progress=False)
-    monkeypatch.undo()
     result = resume(tmp_path / "run", progress=False)
     assert (result.run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
 
@@ -180,3 +168,77 @@ def test_cnnkit_detect_eval_reports_map_recall_and_stage_times(reference, tmp_pa
     assert 0 <= result["map50_voc_all_point"] <= 1 and 0 <= result["map_coco"] <= result["map50_voc_all_point"] + 1e-9
     assert set(result["seconds_per_image"]) == {"proposals", "warp", "cnn", "nms"}
     assert (tmp_path / "e" / "precision_recall.png").is_file() and (tmp_path / "e" / "example-0.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def annotated(pictures, tmp_path_factory):
+    """Four scenes saved as a PASCAL VOC folder and as a COCO file over the same images."""
+    from PIL import Image
+
+    from cnnkit.apps.detect.annotations import Annotation, write_coco, write_voc_xml
+    from cnnkit.apps.detect.scenes import CLASSES, make_scene
+
+    root = tmp_path_factory.mktemp("voc") / "VOC2007"
+    (root / "JPEGImages").mkdir(parents=True)
+    photo = [torch.nn.functional.avg_pool2d(torch.rand(1, 3, 100, 120, generator=torch.Generator().manual_seed(4)),
+                                            5, 1, 2)[0]]
+    annotations = []
+    for i in range(4):
+        scene = make_scene(50 + i, photo, None)
+        path = root / "JPEGImages" / f"{i:06d}.png"
+        Image.fromarray((scene.image.permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
+        annotation = Annotation(path, (128, 128), scene.boxes, scene.labels, torch.zeros(len(scene.labels), dtype=torch.bool))
+        write_voc_xml(annotation, root / "Annotations" / f"{i:06d}.xml", CLASSES)
+        annotations.append(annotation)
+    write_coco(annotations, CLASSES, root / "instances.json")
+    return root
+
+
+def test_cnnkit_detect_eval_on_voc_and_coco_files_agrees_with_a_direct_measurement(reference, annotated, tmp_path,
+                                                                                  run_cli, capfd):
+    from cnnkit.apps.detect.files import open_detector, read_rgb
+    from cnnkit.apps.detect.metrics import GroundTruth, voc_average_precision
+    from cnnkit.apps.detect.proposals import selective_search
+
+    code, _, err = run_cli(["detect", "eval", str(reference), "--data", str(annotated), "-o", str(tmp_path / "v")], capfd)
+    assert code == 0, err
+    code, _, err = run_cli(["detect", "eval", str(reference), "--data", str(annotated / "instances.json"), "--images",
+                            str(annotated / "JPEGImages"), "-o", str(tmp_path / "c")], capfd)
+    assert code == 0, err
+    voc = json.loads((tmp_path / "v" / "eval.json").read_text())
+    coco = json.loads((tmp_path / "c" / "eval.json").read_text())
+    assert voc["images"] == 4 and voc["map50_voc_all_point"] == coco["map50_voc_all_point"]
+    assert voc["map_coco"] == coco["map_coco"] and (tmp_path / "v" / "proposal_recall.png").is_file()
+    detector = open_detector(reference)
+    images = [read_rgb(p) for p in sorted((annotated / "JPEGImages").iterdir())]
+    from cnnkit.apps.detect.annotations import read_voc
+
+    truths = [GroundTruth(a.boxes, a.labels) for a in read_voc(annotated, None, tuple(detector.classes))]
+    found = [detect_image(detector.network, image, selective_search(image)) for image in images]
+    direct = voc_average_precision(found, truths, len(detector.classes))
+    assert voc["map50_voc_all_point"] == pytest.approx(float(np.nanmean(direct)), abs=1e-12)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("class", "unknown class 'dragon'"),
+    ("size", "annotation says"),
+    ("image", "000001.png"),
+])
+def test_cnnkit_detect_eval_bad_annotations_are_one_line(reference, annotated, tmp_path, run_cli, capfd, damage,
+                                                        message):
+    import shutil
+
+    root = tmp_path / "VOC2007"
+    shutil.copytree(annotated, root)
+    xml = root / "Annotations" / "000001.xml"
+    if damage == "class":
+        text = xml.read_text()
+        start = text.index("<name>") + len("<name>")
+        xml.write_text(text[:start] + "dragon" + text[text.index("</name>"):])
+    elif damage == "size":
+        xml.write_text(xml.read_text().replace("<width>128</width>", "<width>130</width>"))
+    else:
+        (root / "JPEGImages" / "000001.png").write_text("not an image")
+    code, _, err = run_cli(["detect", "eval", str(reference), "--data", str(root), "-o", str(tmp_path / "e")], capfd)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "e").exists()

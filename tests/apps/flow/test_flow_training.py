@@ -5,8 +5,6 @@ pairs, and one line with exit code 2 for bad input."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ import torch
 from PIL import Image
 from skimage import data
 
-import cnnkit.train.trainer as trainer
 from cnnkit.apps.flow import read_flo
 from cnnkit.apps.flow.estimate import compare_methods, network_flow, open_flow_model, read_pair
 from cnnkit.apps.flow.scenes import SceneConfig, make_pair
@@ -43,18 +40,9 @@ def test_a_flow_run_trains_and_reloads(reference):
     assert network_flow(network, torch.rand(3, 50, 70), torch.rand(3, 50, 70)).shape == (2, 50, 70)
 
 
-def test_a_stopped_flow_run_resumes_to_the_same_weights(reference, tmp_path, monkeypatch):
-    real = trainer.Trainer._checkpoint_due
-
-    def due(self, step):
-        if step == 5:  # mid second epoch (4 steps an epoch)
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, step)
-
-    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", due)
-    with pytest.raises(TrainingInterrupted):
+def test_a_stopped_flow_run_resumes_to_the_same_weights(reference, tmp_path, sigterm_at_step):
+    with sigterm_at_step(5), pytest.raises(TrainingInterrupted):  # mid second epoch (4 steps an epoch)
         fit(TrainConfig(**BASE, out=str(tmp_path), name="run", checkpoint_every=0), progress=False)
-    monkeypatch.undo()
     result = resume(tmp_path / "run", progress=False)
     assert (result.run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
 

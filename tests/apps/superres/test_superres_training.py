@@ -4,8 +4,6 @@ that trains, resumes bit for bit and reloads, its evaluation recomputed by hand,
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ from PIL import Image
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio
 
-import cnnkit.train.trainer as trainer
 from cnnkit.apps.superres import ESPCN, SRCNN, bicubic, degrade, rgb_to_ycbcr
 from cnnkit.apps.superres.models import open_sr_model, sr_train_config
 from cnnkit.apps.superres.task import SuperResolutionOptions, SuperResolutionTask, evaluate_photographs
@@ -120,18 +117,9 @@ def test_the_run_reloads_with_its_report_and_figures(reference):
         assert Image.open(reference / png).size[0] > 300
 
 
-def test_a_stopped_run_resumes_to_the_same_weights(reference, photos, tmp_path, monkeypatch):
-    real = trainer.Trainer._checkpoint_due
-
-    def due(self, step):
-        if step == 8:  # mid second epoch (6 steps an epoch)
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, step)
-
-    monkeypatch.setattr(trainer.Trainer, "_checkpoint_due", due)
-    with pytest.raises(TrainingInterrupted):
+def test_a_stopped_run_resumes_to_the_same_weights(reference, photos, tmp_path, sigterm_at_step):
+    with sigterm_at_step(8), pytest.raises(TrainingInterrupted):  # mid second epoch (6 steps an epoch)
         fit(_config(photos, tmp_path, checkpoint_every=0), progress=False)
-    monkeypatch.undo()
     result = resume(tmp_path / "run", progress=False)  # config.json alone names the task
     assert (result.run_dir / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
     assert read_metrics(result.run_dir)[-1]["test_psnr"] == read_metrics(reference)[-1]["test_psnr"]

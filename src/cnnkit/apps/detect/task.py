@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from cnnkit.apps.detect.inference import detect_image, normalise
 from cnnkit.apps.detect.metrics import Detections, GroundTruth, coco_average_precision, voc_average_precision
 from cnnkit.apps.detect.proposals import selective_search
 from cnnkit.apps.detect.scenes import CLASSES, DetectionSceneConfig, Scene, items_by_class, make_scene
-from cnnkit.data.batching import IndexedDataset
+from cnnkit.data.batching import IndexItems
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.runs.format import ModelInfo, write_model
@@ -171,19 +170,6 @@ def sample_regions(proposals: list[Tensor], truths: list[Scene], count: int, pos
     return rois[chosen], labels[chosen], targets[chosen]
 
 
-class SceneIndices(IndexedDataset):
-    """The training scenes by index; DetectTask.prepare turns a batch of indices into regions."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def load(self, order: Iterator[Tensor]) -> Iterator[Tensor]:
-        yield from order
-
-
 @dataclass
 class DetectEvaluation:
     """mAP on the held-out scenes: ``metrics`` for metrics.jsonl, per-class AP and the detections kept."""
@@ -229,11 +215,11 @@ class DetectTask:
         self.train: SceneSet | None = None
         self.network: nn.Module | None = None
 
-    def datasets(self, config: TrainConfig, device: torch.device) -> tuple[SceneIndices, SceneSet]:
+    def datasets(self, config: TrainConfig, device: torch.device) -> tuple[IndexItems, SceneSet]:
         self.train = scene_set(self.options, "train", threads=config.threads or 2)
-        return SceneIndices(len(self.train.scenes)), scene_set(self.options, "test", threads=config.threads or 2)
+        return IndexItems(len(self.train.scenes)), scene_set(self.options, "test", threads=config.threads or 2)
 
-    def build(self, config: TrainConfig, train_set: SceneIndices, device: torch.device) -> Built:
+    def build(self, config: TrainConfig, train_set: IndexItems, device: torch.device) -> Built:
         entry = get_model_entry(config.model)
         if entry.task != "detect":
             raise ConfigError(f"{config.model} is a {entry.task} model; detection trains one of "

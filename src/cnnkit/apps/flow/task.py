@@ -13,7 +13,6 @@ occluded and the non-occluded ones apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from torch import Tensor, nn
 from cnnkit.apps.flow.metrics import end_point_error
 from cnnkit.apps.flow.networks import FLOW_SCALE, multiscale_epe
 from cnnkit.apps.flow.scenes import FlowPair, SceneConfig, make_pair
-from cnnkit.data.batching import IndexedDataset
+from cnnkit.data.batching import IndexItems
 from cnnkit.errors import ConfigError
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.runs.format import ModelInfo, write_model
@@ -33,7 +32,7 @@ from cnnkit.schema import Fields, options_from_dict
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
-__all__ = ["FlowEvaluation", "FlowOptions", "FlowTask", "GeneratedPairs", "held_out_pairs", "scene_items", "scene_sources",
+__all__ = ["FlowEvaluation", "FlowOptions", "FlowTask", "held_out_pairs", "scene_items", "scene_sources",
            "test_pairs"]
 
 TRAINING_SEEDS = 10**9      # training scenes draw their seeds below this; test seeds start at it
@@ -109,19 +108,6 @@ def test_pairs(options: FlowOptions, sources: list[Tensor], items: Tensor | None
     return [make_pair(TRAINING_SEEDS + i, sources, config=options.scene, items=items) for i in range(options.test_pairs)]
 
 
-class GeneratedPairs(IndexedDataset):
-    """``count`` items a pass; what each item renders is decided in FlowTask.prepare."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def load(self, order: Iterator[Tensor]) -> Iterator[Tensor]:
-        yield from order
-
-
 @dataclass
 class FlowEvaluation:
     """EPE over the test pairs: ``metrics`` for metrics.jsonl, and one example for the report."""
@@ -174,14 +160,14 @@ class FlowTask:
         self.network: nn.Module | None = None
         self.memory_format = torch.contiguous_format
 
-    def datasets(self, config: TrainConfig, device: torch.device) -> tuple[GeneratedPairs, list[FlowPair]]:
+    def datasets(self, config: TrainConfig, device: torch.device) -> tuple[IndexItems, list[FlowPair]]:
         from cnnkit.apps.superres.photos import TRAIN_PHOTOS
 
         self.sources = scene_sources(TRAIN_PHOTOS)
         self.items = scene_items(self.options, "train")
-        return GeneratedPairs(self.options.pairs_per_epoch), held_out_pairs(self.options)
+        return IndexItems(self.options.pairs_per_epoch), held_out_pairs(self.options)
 
-    def build(self, config: TrainConfig, train_set: GeneratedPairs, device: torch.device) -> Built:
+    def build(self, config: TrainConfig, train_set: IndexItems, device: torch.device) -> Built:
         entry = get_model_entry(config.model)
         if entry.task != "flow":
             raise ConfigError(f"{config.model} is a {entry.task} model; optical flow trains one of "
