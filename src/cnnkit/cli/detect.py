@@ -25,6 +25,7 @@ TRAIN_EXAMPLES = """
 Examples:
   cnnkit detect train                                the shipped recipe: R-CNN on 2,000 generated scenes
   cnnkit detect train --model fast_rcnn              Fast R-CNN on the same scenes
+  cnnkit detect train --data VOCdevkit/VOC2007       your own annotated images (VOC folder or COCO .json)
   cnnkit detect train --resume runs/RUN              continue a stopped run exactly
 """
 
@@ -82,6 +83,12 @@ def find(
 @detect_app.command("train", help="Train a detector on generated scenes through cnnkit's trainer.\n" + TRAIN_EXAMPLES)
 def train(
     model: Optional[str] = typer.Option(None, "--model", help="rcnn (default) or fast_rcnn."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Train on annotated images instead of generated scenes: "
+                                        "a PASCAL VOC folder or a COCO instances .json file."),
+    image_dir: Optional[Path] = typer.Option(None, "--image-dir", help="The folder of --data's images (default: "
+                                             "VOC's JPEGImages/, or the .json file's folder)."),
+    test_fraction: Optional[float] = typer.Option(None, "--test-fraction", help="With --data: the share of images "
+                                                  "held out for evaluation (default 0.1, seeded)."),
     images: Optional[int] = typer.Option(None, "--images", help="Training scenes (default 2,000; their selective "
                                          "search runs once and is cached)."),
     items: Optional[str] = typer.Option(None, "--items", help="Objects besides the shapes: fashion-mnist (default) "
@@ -101,13 +108,23 @@ def train(
     from cnnkit.cli.train import _print_result
     from cnnkit.train import TrainConfig, fit
 
-    given = {"model": model, "images": images, "items": items, "epochs": epochs, "batch-size": batch_size, "lr": lr,
-             "seed": seed, "threads": threads, "device": device, "out": out, "name": name}
+    from cnnkit.errors import ConfigError
+
+    given = {"model": model, "data": data, "image-dir": image_dir, "test-fraction": test_fraction, "images": images,
+             "items": items, "epochs": epochs, "batch-size": batch_size, "lr": lr, "seed": seed, "threads": threads,
+             "device": device, "out": out, "name": name}
     if resume is not None:
         resume_instead(resume, given, quiet=quiet)
         return
-    options = {k: v for k, v in (("train_images", images), ("items", items)) if v is not None}
-    values = {"task": "detect", "data": "scenes", "model": model or "rcnn", "optimizer": "adamw", "lr": lr or 2e-3,
+    if data is None and (image_dir is not None or test_fraction is not None):
+        raise ConfigError(f"--{'image-dir' if image_dir is not None else 'test-fraction'} applies to --data")
+    if data is not None and (images is not None or items is not None):
+        raise ConfigError(f"--{'images' if images is not None else 'items'} applies to generated scenes, not --data")
+    options = {k: v for k, v in (("train_images", images), ("items", items), ("test_fraction", test_fraction),
+                                 ("images", str(image_dir) if image_dir else None)) if v is not None}
+    values = {"task": "detect", "data": "annotations" if data is not None else "scenes",
+              "data_dir": str(data.resolve()) if data is not None else None,
+              "model": model or "rcnn", "optimizer": "adamw", "lr": lr or 2e-3,
               "weight_decay": 5e-4, "schedule": "cosine", "warmup_epochs": 0.25, "batch_size": batch_size or 4,
               "epochs": epochs or 12, "channels_last": False, "task_options": options}
     values.update({k: v for k, v in (("seed", seed), ("threads", threads), ("device", device),

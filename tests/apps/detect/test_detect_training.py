@@ -242,3 +242,53 @@ def test_cnnkit_detect_eval_bad_annotations_are_one_line(reference, annotated, t
     code, _, err = run_cli(["detect", "eval", str(reference), "--data", str(root), "-o", str(tmp_path / "e")], capfd)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "e").exists()
+
+
+def test_cnnkit_detect_train_on_a_voc_folder_learns_its_classes(annotated, tmp_path, run_cli, capfd):
+    from cnnkit.apps.detect.annotations import read_voc
+    from cnnkit.apps.detect.scenes import CLASSES
+
+    used = sorted({CLASSES[int(label)] for a in read_voc(annotated, None, CLASSES) for label in a.labels})
+    code, out, err = run_cli(["detect", "train", "--data", str(annotated), "--test-fraction", "0.25", "--epochs", "1",
+                              "--threads", "1", "--out", str(tmp_path), "--name", "voc", "-q"], capfd)
+    assert code == 0, err
+    info = json.loads((tmp_path / "voc" / "model.json").read_text())
+    assert info["classes"] == used and info["kwargs"]["num_classes"] == len(used)
+    assert "annotated images" in (tmp_path / "voc" / "report.html").read_text()
+    code, _, err = run_cli(["detect", "eval", str(tmp_path / "voc"), "--data", str(annotated), "-o", str(tmp_path / "e")],
+                           capfd)
+    assert code == 0, err
+    code, _, err = run_cli(["detect", "eval", str(tmp_path / "voc"), "-o", str(tmp_path / "scenes")], capfd)
+    assert code == 2 and "--data" in err and not (tmp_path / "scenes").exists()
+
+
+def test_cnnkit_detect_train_refuses_scene_options_with_data(annotated, tmp_path, run_cli, capfd):
+    code, _, err = run_cli(["detect", "train", "--data", str(annotated), "--images", "10", "--out", str(tmp_path)], capfd)
+    assert code == 2 and "--images applies to generated scenes" in err and list(tmp_path.iterdir()) == []
+
+
+def test_two_processes_under_torchrun_train_one_detector(annotated, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnkit",
+           "detect", "train", "--data", str(annotated), "--test-fraction", "0.25", "--epochs", "1", "--batch-size", "2",
+           "--threads", "1", "--out", str(tmp_path), "--name", "ddp", "-q"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    training = json.loads((tmp_path / "ddp" / "model.json").read_text())["training"]
+    assert training["processes"] == 2 and len(set(training["weights_sha256"])) == 1
+    assert done.stdout.count("report.html") == 1
+
+
+def test_cnnkit_report_rebuilds_a_detection_report(reference, tmp_path):
+    import shutil
+
+    from cnnkit.train.report import rebuild_report
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    (copy / "report.html").unlink()
+    (copy / "examples.png").unlink()
+    rebuild_report(copy, device="cpu")
+    assert "Held-out scenes" in (copy / "report.html").read_text() and (copy / "examples.png").is_file()

@@ -21,7 +21,8 @@ from torch import Tensor
 from cnnkit.atomic import atomic_write_text
 from cnnkit.errors import CorruptDataError, MissingDataError
 
-__all__ = ["Annotation", "VOC_CLASSES", "read_voc_xml", "read_voc", "write_voc_xml", "read_coco", "write_coco"]
+__all__ = ["Annotation", "VOC_CLASSES", "read_voc_xml", "read_voc", "write_voc_xml", "read_coco", "write_coco",
+           "read_annotated", "voc_class_names"]
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
@@ -208,3 +209,44 @@ def write_coco(annotations: list[Annotation], classes: tuple[str, ...], path: st
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(path, json.dumps({"images": images, "annotations": records,
                                                  "categories": categories}))
+
+
+def voc_class_names(root: str | Path) -> tuple[str, ...]:
+    """The classes a VOC folder's annotations name: VOC's 20 in VOC's order when they are among them,
+    otherwise every name found, sorted."""
+    names: set[str] = set()
+    for path in sorted((Path(root) / "Annotations").glob("*.xml")):
+        try:
+            tree = ElementTree.parse(path).getroot()
+        except ElementTree.ParseError as error:
+            raise CorruptDataError(f"{path}: malformed XML ({error})") from None
+        names.update(n.text.strip() for n in tree.iter("name") if n.text and n.text.strip())
+    return VOC_CLASSES if names <= set(VOC_CLASSES) else tuple(sorted(names))
+
+
+def read_annotated(data: str | Path, images: str | Path | None = None, classes: tuple[str, ...] | None = None
+                   ) -> tuple[list[Annotation], tuple[str, ...]]:
+    """The annotations of a PASCAL VOC year folder (Annotations/, JPEGImages/) or of a COCO instances
+    JSON file, and the class list their labels index. With ``classes`` (a trained detector's), labels
+    follow that list and an object of another class is an error; without, the file's classes."""
+    data = Path(data)
+    if data.is_dir():
+        known = classes if classes is not None else voc_class_names(data)
+        annotations = read_voc(data, None, known)
+        if images is not None:
+            for a in annotations:
+                a.image = Path(images) / a.image.name
+        return annotations, known
+    if data.suffix.lower() != ".json":
+        raise MissingDataError(f"{data}: not a PASCAL VOC folder (with Annotations/) or a COCO .json file")
+    annotations, names = read_coco(data, images)
+    if classes is None:
+        return annotations, names
+    used = {names[int(label)] for a in annotations for label in a.labels}
+    unknown = sorted(used - set(classes))
+    if unknown:
+        raise CorruptDataError(f"{data}: class {unknown[0]!r} is not one the detector knows ({', '.join(classes)})")
+    mapping = torch.tensor([classes.index(n) if n in classes else -1 for n in names], dtype=torch.long)
+    for a in annotations:
+        a.labels = mapping[a.labels] if len(a.labels) else a.labels
+    return annotations, tuple(classes)

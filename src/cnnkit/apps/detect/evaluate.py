@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
-from cnnkit.apps.detect.annotations import Annotation, read_coco, read_voc
+from cnnkit.apps.detect.annotations import read_annotated
 from cnnkit.apps.detect.files import Detector, draw_detections, read_rgb
 from cnnkit.apps.detect.inference import StageTimes, detect_image
 from cnnkit.apps.detect.metrics import (
@@ -29,10 +28,11 @@ from cnnkit.apps.detect.metrics import (
     voc_average_precision,
 )
 from cnnkit.apps.detect.proposals import proposal_recall, selective_search
+from cnnkit.apps.detect.scenes import CLASSES
 from cnnkit.apps.detect.task import DetectOptions, scene_set
-from cnnkit.errors import CorruptDataError, DataError
+from cnnkit.errors import ConfigError, CorruptDataError, DataError
 
-__all__ = ["evaluate_on_scenes", "evaluate_on_folder", "read_annotated", "plot_precision_recall",
+__all__ = ["evaluate_on_scenes", "evaluate_on_folder", "plot_precision_recall",
            "plot_proposal_recall", "RECALL_COUNTS"]
 
 RECALL_COUNTS = (10, 30, 100, 300, 1000, 2000)
@@ -112,6 +112,9 @@ def _measure(detector: Detector, images: list[Tensor], truths: list[GroundTruth]
 
 def evaluate_on_scenes(detector: Detector, *, count: int, out: Path, examples: int = 4) -> dict[str, Any]:
     """Measure ``detector`` on ``count`` held-out generated scenes; write the figures into ``out``."""
+    if tuple(detector.classes) != CLASSES:
+        raise ConfigError(f"this detector knows {', '.join(detector.classes)}, not the generated scenes' classes; "
+                          "measure it on annotated images with --data")
     options = DetectOptions(test_images=count, size=detector.task_options.get("size", 128),
                             items=detector.task_options.get("items", "fashion-mnist"))
     test = scene_set(options, "test")
@@ -125,34 +128,10 @@ def evaluate_on_scenes(detector: Detector, *, count: int, out: Path, examples: i
                     test.proposals, times, out, examples)
 
 
-def read_annotated(data: Path, classes: list[str], images: Path | None = None) -> list[Annotation]:
-    """The annotations of a PASCAL VOC year folder (Annotations/, JPEGImages/) or a COCO instances JSON
-    file, with labels in ``classes``' order; a class the detector does not know is an error."""
-    data = Path(data)
-    if data.is_dir():
-        annotations = read_voc(data, None, tuple(classes))
-        if images is not None:
-            for a in annotations:
-                a.image = Path(images) / a.image.name
-        return annotations
-    if data.suffix.lower() != ".json":
-        raise DataError(f"{data}: --data takes a PASCAL VOC folder (with Annotations/) or a COCO .json file")
-    annotations, names = read_coco(data, images)
-    unknown = [n for n in names if n not in classes]
-    used = {names[int(label)] for a in annotations for label in a.labels}
-    if any(n in used for n in unknown):
-        raise CorruptDataError(f"{data}: class {next(n for n in unknown if n in used)!r} is not one the detector "
-                               f"knows ({', '.join(classes)})")
-    mapping = torch.tensor([classes.index(n) if n in classes else -1 for n in names], dtype=torch.long)
-    for a in annotations:
-        a.labels = mapping[a.labels] if len(a.labels) else a.labels
-    return annotations
-
-
 def evaluate_on_folder(detector: Detector, data: Path, *, out: Path, images: Path | None = None,
                        examples: int = 4) -> dict[str, Any]:
     """Measure ``detector`` on the annotated images of ``data`` (VOC folder or COCO JSON)."""
-    annotations = read_annotated(data, detector.classes, images)
+    annotations, _ = read_annotated(data, images, tuple(detector.classes))
     if not annotations:
         raise DataError(f"{data}: no annotated images")
     pictures = []

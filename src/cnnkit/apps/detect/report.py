@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnnkit.apps.detect.metrics import Detections, GroundTruth
-from cnnkit.apps.detect.scenes import CLASSES
 from cnnkit.apps.detect.task import DetectEvaluation, SceneSet
 from cnnkit.runs.format import REPORT_FILE, ModelInfo
 from cnnkit.runs.metrics import read_metrics
@@ -17,7 +16,7 @@ from cnnkit.viz import ReportSection, format_duration, plot_image_grid, plot_met
 __all__ = ["build_detect_report", "plot_examples"]
 
 
-def plot_examples(test: SceneSet, evaluation: DetectEvaluation, path: Path, *, count: int = 8,
+def plot_examples(test: SceneSet, evaluation: DetectEvaluation, classes: list[str], path: Path, *, count: int = 8,
                   threshold: float = 0.5) -> Path:
     """The first held-out scenes with the detections scoring at least ``threshold`` drawn on them."""
     import tempfile
@@ -32,10 +31,18 @@ def plot_examples(test: SceneSet, evaluation: DetectEvaluation, path: Path, *, c
         for i, (scene, found) in enumerate(zip(test.scenes[:count], evaluation.detections[:count])):
             keep = found.scores >= threshold
             drawn = draw_detections(scene.image, Detections(found.boxes[keep], found.scores[keep], found.labels[keep]),
-                                    list(CLASSES), Path(folder) / f"{i}.png")
-            tiles.append(np.asarray(Image.open(drawn).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255)
+                                    classes, Path(folder) / f"{i}.png")
+            tiles.append(Image.open(drawn).convert("RGB"))
+    side = max(max(t.size) for t in tiles)   # annotated images differ in size: each fitted into one square
+    squares = []
+    for tile in tiles:
+        scale = side / max(tile.size)
+        fitted = tile.resize((max(1, round(tile.size[0] * scale)), max(1, round(tile.size[1] * scale))))
+        square = Image.new("RGB", (side, side), (255, 255, 255))
+        square.paste(fitted, (0, 0))
+        squares.append(np.asarray(square, dtype=np.float32).transpose(2, 0, 1) / 255)
     captions = [f"{len(s.boxes)} objects" for s in test.scenes[:count]]
-    return plot_image_grid(np.stack(tiles), captions, path, ncols=4, cell_inches=2.2,
+    return plot_image_grid(np.stack(squares), captions, path, ncols=4, cell_inches=2.2,
                            title=f"held-out scenes, detections scoring {threshold} or more")
 
 
@@ -51,9 +58,9 @@ def build_detect_report(run_dir: Path, *, info: ModelInfo, config: TrainConfig, 
         ("region accuracy", [("train_acc", "train regions")]),
         ("mAP", [("test_map50", "test: VOC mAP@0.5"), ("test_map", "test: COCO mAP@[.5:.95]")]),
     ], run_dir / "curves.png")
-    examples = plot_examples(test, evaluation, run_dir / "examples.png")
-    truths = [GroundTruth(s.boxes, s.labels) for s in test.scenes]
-    curve = plot_precision_recall(evaluation.detections, truths, list(CLASSES), run_dir / "precision_recall.png")
+    examples = plot_examples(test, evaluation, list(info.classes), run_dir / "examples.png")
+    truths = [GroundTruth(s.boxes, s.labels, s.difficult) for s in test.scenes]
+    curve = plot_precision_recall(evaluation.detections, truths, list(info.classes), run_dir / "precision_recall.png")
     m, training = evaluation.metrics, info.training
     sections = [
         ReportSection("Loss and mAP", images=(curves,),
@@ -71,5 +78,7 @@ def build_detect_report(run_dir: Path, *, info: ModelInfo, config: TrainConfig, 
                   ("time", format_duration(training.get("seconds", float("nan"))))]
     title = run_dir.name.removeprefix(".").removesuffix(".partial")
     return write_report(run_dir / REPORT_FILE, title=title,
-                        subtitle=f"{info.architecture}: detection on generated {info.input_size}x{info.input_size} "
-                                 "scenes", highlights=highlights, sections=sections)
+                        subtitle=f"{info.architecture}: detection of {len(info.classes)} classes on "
+                                 + ("annotated images" if config.data == "annotations" else
+                                    f"generated {info.input_size}x{info.input_size} scenes"),
+                        highlights=highlights, sections=sections)

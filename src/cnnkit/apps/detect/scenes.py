@@ -58,11 +58,17 @@ class DetectionSceneConfig:
 
 @dataclass
 class Scene:
-    """An image (3, H, W) float in [0, 1], its boxes (G, 4) (x1, y1, x2, y2) and labels (G,) into CLASSES."""
+    """An image (3, H, W) float in [0, 1], its boxes (G, 4) (x1, y1, x2, y2) and labels (G,) into the
+    class list; ``difficult`` (G,) boxes (an annotated image's) are left out of training and evaluation."""
 
     image: Tensor
     boxes: Tensor
     labels: Tensor
+    difficult: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.difficult is None:
+            self.difficult = torch.zeros(len(self.labels), dtype=torch.bool)
 
 
 def items_by_class(images: Tensor, labels: Tensor) -> dict[str, Tensor]:

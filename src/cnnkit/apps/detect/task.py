@@ -11,6 +11,10 @@ random. The loss is Fast R-CNN's multi-task loss: cross-entropy over K + 1 class
 L1 loss of the true class's box deltas on the positives. The held-out scenes use other photographs,
 Fashion-MNIST's test items and seeds from ``TRAINING_SEEDS`` on; the evaluation reports VOC mAP at
 IoU 0.5 and COCO mAP@[.5:.95].
+
+With ``data`` "annotations" (``data_dir`` a PASCAL VOC folder or a COCO file) the same recipe trains
+on the user's annotated images instead: a seeded ``test_fraction`` of them is held out, the classes
+are the annotations', images load from disk per batch, and a batch's images are padded to one size.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,20 +32,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnkit.apps.detect.annotations import Annotation, read_annotated
 from cnnkit.apps.detect.boxes import box_iou, encode_boxes
+from cnnkit.apps.detect.files import read_rgb
 from cnnkit.apps.detect.inference import detect_image, normalise
 from cnnkit.apps.detect.metrics import Detections, GroundTruth, coco_average_precision, voc_average_precision
 from cnnkit.apps.detect.proposals import selective_search
 from cnnkit.apps.detect.scenes import CLASSES, DetectionSceneConfig, Scene, items_by_class, make_scene
 from cnnkit.data.batching import IndexItems
-from cnnkit.errors import ConfigError
+from cnnkit.errors import ConfigError, CorruptDataError, DataError
 from cnnkit.models import create_model, get_model_entry
 from cnnkit.runs.format import ModelInfo, write_model
 from cnnkit.schema import Fields, options_from_dict
 from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
-__all__ = ["DetectOptions", "DetectTask", "DetectEvaluation", "SceneSet", "sample_regions", "scene_set",
+__all__ = ["AnnotatedScenes", "DetectOptions", "DetectTask", "DetectEvaluation", "SceneSet", "annotated_sets",
+           "sample_regions", "scene_set",
            "evaluate_detector", "TRAINING_SEEDS"]
 
 TRAINING_SEEDS = 10**9       # training scenes take seeds below this; held-out scenes start at it
@@ -57,6 +65,8 @@ class DetectOptions:
     regions: int = 128               # regions sampled per batch (R-CNN: 128)
     positive_fraction: float = 0.25  # of them positive (R-CNN: 32 of 128)
     items: str = "fashion-mnist"     # Fashion-MNIST items among the objects, or "none" (shapes only)
+    images: str = ""                 # annotated data: the folder of a COCO file's images ("": beside it)
+    test_fraction: float = 0.1       # annotated data: the share held out for evaluation (seeded)
 
     def __post_init__(self) -> None:
         f = Fields("task_options", ConfigError, hint="'cnnkit detect train --help' gives the ranges")
@@ -65,6 +75,9 @@ class DetectOptions:
         f.integer("test_images", self.test_images, 1, 100_000)
         f.integer("regions", self.regions, 2, 100_000)
         f.number("positive_fraction", self.positive_fraction, 0, 1, open_lo=True)
+        f.number("test_fraction", self.test_fraction, 0, 0.9, open_lo=True)
+        if self.images:
+            f.text("images", self.images, max_len=4096)
         if self.items not in ("fashion-mnist", "none"):
             raise ConfigError(f"task_options.items must be 'fashion-mnist' or 'none', got {self.items!r}")
 
@@ -79,10 +92,48 @@ class DetectOptions:
 
 @dataclass
 class SceneSet:
-    """Generated scenes and their proposals (P_i, 4) each."""
+    """Scenes (generated, or annotated images read on access) and their proposals (P_i, 4) each."""
 
-    scenes: list[Scene]
+    scenes: Sequence[Scene]
     proposals: list[Tensor]
+
+
+class AnnotatedScenes(Sequence):
+    """Annotated images as Scenes, each image read from its file when it is asked for."""
+
+    def __init__(self, annotations: list[Annotation]) -> None:
+        self.annotations = annotations
+
+    def __len__(self) -> int:
+        return len(self.annotations)
+
+    def __getitem__(self, index: int) -> Scene:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        a = self.annotations[index]
+        image = read_rgb(a.image)
+        if tuple(image.shape[-2:]) != a.size:
+            raise CorruptDataError(f"{a.image}: the image is {image.shape[2]}x{image.shape[1]} pixels but its "
+                                   f"annotation says {a.size[1]}x{a.size[0]}")
+        return Scene(image, a.boxes, a.labels, a.difficult)
+
+
+def annotated_sets(data: str, options: DetectOptions, *, threads: int = 2) -> tuple[SceneSet, SceneSet, tuple[str, ...]]:
+    """A training and a held-out set from annotated images (a seeded ``test_fraction`` held out), with
+    proposals cached by the files' names, sizes and times, and the class list."""
+    annotations, classes = read_annotated(data, options.images or None)
+    if len(annotations) < 2:
+        raise DataError(f"{data}: {len(annotations)} annotated image(s); training needs at least 2")
+    order = torch.randperm(len(annotations), generator=torch.Generator().manual_seed(0)).tolist()
+    held = max(1, round(len(annotations) * options.test_fraction))
+    sets = []
+    for part in (order[held:], order[:held]):
+        chosen = [annotations[i] for i in sorted(part)]
+        scenes = AnnotatedScenes(chosen)
+        stamp = [(str(a.image.resolve()), a.image.stat().st_size, a.image.stat().st_mtime_ns) if a.image.is_file()
+                 else (str(a.image),) for a in chosen]
+        sets.append(SceneSet(scenes, _proposals(scenes, _cache_key({"files": stamp}), threads)))
+    return sets[0], sets[1], classes
 
 
 def _items(options: DetectOptions, split: str) -> dict[str, Tensor] | None:
@@ -94,17 +145,21 @@ def _items(options: DetectOptions, split: str) -> dict[str, Tensor] | None:
     return items_by_class(data.images, data.labels)
 
 
-def _cache_file(options: DetectOptions, split: str, first: int, count: int) -> Path:
+def _cache_key(what: dict[str, Any]) -> Path:
     import cv2
 
     from cnnkit.data.sources import user_cache_dir
 
-    key = json.dumps({"scene": repr(options.scene), "items": options.items, "split": split, "first": first,
-                      "count": count, "opencv": cv2.__version__, "proposals": "fast-2000", "version": 1})
+    key = json.dumps({**what, "opencv": cv2.__version__, "proposals": "fast-2000", "version": 1})
     return user_cache_dir() / "detect" / f"proposals-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
 
 
-def _proposals(scenes: list[Scene], cache: Path, threads: int) -> list[Tensor]:
+def _cache_file(options: DetectOptions, split: str, first: int, count: int) -> Path:
+    return _cache_key({"scene": repr(options.scene), "items": options.items, "split": split, "first": first,
+                       "count": count})
+
+
+def _proposals(scenes: Sequence[Scene], cache: Path, threads: int) -> list[Tensor]:
     """Selective search of every scene, read from ``cache`` when it was computed before."""
     from safetensors.torch import load_file, save
 
@@ -114,7 +169,7 @@ def _proposals(scenes: list[Scene], cache: Path, threads: int) -> list[Tensor]:
         stored = load_file(cache)
         return list(torch.split(stored["boxes"], stored["counts"].tolist()))
     with ThreadPoolExecutor(max(1, threads)) as pool:   # OpenCV releases the GIL while it segments
-        found = list(pool.map(selective_search, [s.image for s in scenes]))
+        found = list(pool.map(lambda i: selective_search(scenes[i].image), range(len(scenes))))
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cache, save({"boxes": torch.cat(found).contiguous(),
                                     "counts": torch.tensor([len(b) for b in found])}))
@@ -179,16 +234,19 @@ class DetectEvaluation:
     detections: list[Detections]
 
 
-def evaluate_detector(model: nn.Module, test: SceneSet, *, score_threshold: float = 0.05) -> DetectEvaluation:
+def evaluate_detector(model: nn.Module, test: SceneSet, *, score_threshold: float = 0.05,
+                      classes: Sequence[str] = CLASSES) -> DetectEvaluation:
     """Detect every held-out scene from its proposals; VOC AP at 0.5 (all-point) and COCO mAP."""
-    found = [detect_image(model, s.image, p, score_threshold=score_threshold) for s, p in zip(test.scenes, test.proposals)]
-    truths = [GroundTruth(s.boxes, s.labels) for s in test.scenes]
+    found, truths = [], []
+    for s, p in zip(test.scenes, test.proposals):
+        found.append(detect_image(model, s.image, p, score_threshold=score_threshold))
+        truths.append(GroundTruth(s.boxes, s.labels, s.difficult))
     num_classes = model.num_classes
     voc = voc_average_precision(found, truths, num_classes)
     coco = coco_average_precision(found, truths, num_classes)
     metrics = {"test_map50": float(np.nanmean(voc)), "test_map": float(np.nanmean(coco)),
                "test_map75": float(np.nanmean(coco[5]))}
-    return DetectEvaluation(metrics, {CLASSES[c]: float(voc[c]) for c in range(num_classes)}, found)
+    return DetectEvaluation(metrics, {classes[c]: float(voc[c]) for c in range(num_classes)}, found)
 
 
 def _flip(scene: Scene, proposals: Tensor) -> tuple[Scene, Tensor]:
@@ -197,7 +255,7 @@ def _flip(scene: Scene, proposals: Tensor) -> tuple[Scene, Tensor]:
     def mirror(boxes: Tensor) -> Tensor:
         return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
 
-    return Scene(scene.image.flip(-1), mirror(scene.boxes), scene.labels), mirror(proposals)
+    return Scene(scene.image.flip(-1), mirror(scene.boxes), scene.labels, scene.difficult), mirror(proposals)
 
 
 class DetectTask:
@@ -210,21 +268,29 @@ class DetectTask:
         self.options = DetectOptions.from_dict(dict(config.task_options))
         if config.adversarial is not None or config.tta:
             raise ConfigError("adversarial training and tta apply to classification, not detection")
-        if config.data != "scenes":
-            raise ConfigError(f"detection trains on generated scenes (data 'scenes'), got {config.data!r}")
+        if config.data not in ("scenes", "annotations"):
+            raise ConfigError(f"detection trains on generated scenes (data 'scenes') or on annotated images (data "
+                              f"'annotations' with data_dir a VOC folder or a COCO file), got {config.data!r}")
+        if config.data == "annotations" and not config.data_dir:
+            raise ConfigError("data 'annotations' needs data_dir: a PASCAL VOC folder or a COCO .json file")
+        self.classes: tuple[str, ...] = CLASSES
         self.train: SceneSet | None = None
         self.network: nn.Module | None = None
 
     def datasets(self, config: TrainConfig, device: torch.device) -> tuple[IndexItems, SceneSet]:
-        self.train = scene_set(self.options, "train", threads=config.threads or 2)
-        return IndexItems(len(self.train.scenes)), scene_set(self.options, "test", threads=config.threads or 2)
+        if config.data == "annotations":
+            self.train, test, self.classes = annotated_sets(config.data_dir, self.options, threads=config.threads or 2)
+        else:
+            self.train = scene_set(self.options, "train", threads=config.threads or 2)
+            test = scene_set(self.options, "test", threads=config.threads or 2)
+        return IndexItems(len(self.train.scenes)), test
 
     def build(self, config: TrainConfig, train_set: IndexItems, device: torch.device) -> Built:
         entry = get_model_entry(config.model)
         if entry.task != "detect":
             raise ConfigError(f"{config.model} is a {entry.task} model; detection trains one of "
                               "'cnnkit models --task detect'")
-        kwargs: dict[str, Any] = {"num_classes": len(CLASSES), **config.model_kwargs}
+        kwargs: dict[str, Any] = {"num_classes": len(self.classes), **config.model_kwargs}
         network = create_model(config.model, **kwargs)
         network.cnnkit_kwargs = dict(kwargs)
         self.network = network
@@ -238,11 +304,15 @@ class DetectTask:
             scene, boxes = self.train.scenes[index], self.train.proposals[index]
             if flip:
                 scene, boxes = _flip(scene, boxes)
-            scenes.append(scene)
+            kept = ~scene.difficult   # as Fast R-CNN trains: difficult objects left out
+            scenes.append(Scene(scene.image, scene.boxes[kept], scene.labels[kept]))
             proposals.append(boxes)
         rois, labels, targets = sample_regions(proposals, scenes, self.options.regions,
                                                self.options.positive_fraction, generator)
-        images = normalise(torch.stack([s.image for s in scenes]))
+        height = max(s.image.shape[1] for s in scenes)
+        width = max(s.image.shape[2] for s in scenes)   # images of other sizes padded with the mean (0)
+        images = torch.stack([F.pad(normalise(s.image), (0, width - s.image.shape[2], 0, height - s.image.shape[1]))
+                              for s in scenes])
         return (images.to(device), rois.to(device)), (labels.to(device), targets.to(device)), len(labels)
 
     def as_input(self, x: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -272,12 +342,12 @@ class DetectTask:
 
     def evaluate(self, model: nn.Module, test_set: SceneSet, *, config: TrainConfig, device: torch.device,
                  amp: torch.dtype | None, final: bool) -> DetectEvaluation:
-        return evaluate_detector(model, test_set)
+        return evaluate_detector(model, test_set, classes=self.classes)
 
     def finish(self, run_dir: Path, built: Built, *, config: TrainConfig, test_set: SceneSet,
                evaluation: DetectEvaluation, training: dict[str, Any]) -> None:
         info = ModelInfo(
-            architecture=config.model, kwargs=built.kwargs, classes=list(CLASSES), in_chans=3,
+            architecture=config.model, kwargs=built.kwargs, classes=list(self.classes), in_chans=3,
             input_size=self.options.size, mean=[0.5] * 3, std=[0.25] * 3, dataset=config.data, training=training,
             task="detect", task_options={"size": self.options.size, "items": self.options.items},
         )
@@ -290,6 +360,9 @@ class DetectTask:
         """``cnnkit report RUN``: evaluate the finished detector again and rewrite its report."""
         from cnnkit.apps.detect.report import build_detect_report
 
-        test = scene_set(self.options, "test", threads=config.threads or 2)
-        return build_detect_report(run_dir, info=run.info, config=config, evaluation=evaluate_detector(run.network, test),
-                                   test=test)
+        if config.data == "annotations":
+            _, test, self.classes = annotated_sets(config.data_dir, self.options, threads=config.threads or 2)
+        else:
+            test = scene_set(self.options, "test", threads=config.threads or 2)
+        evaluation = evaluate_detector(run.network, test, classes=self.classes)
+        return build_detect_report(run_dir, info=run.info, config=config, evaluation=evaluation, test=test)
