@@ -1,0 +1,14 @@
+"""Voxel networks (lecture: point clouds and volumes; Wu et al., CVPR 2015, 3D ShapeNets; Maturana &
+Scherer, 2015, VoxNet). In progress (issue 17): the pieces below are built and tested; the Task,
+the commands and the shipped models are not yet.
+
+- off.py: OFF meshes (ModelNet's format), read with every field checked and written atomically;
+- modelnet.py: the ModelNet10/40 folder layout (<class>/train|test/*.off);
+- voxelize.py: a mesh centred and scaled into 24^3 of a 30^3 grid, filled exactly for closed meshes
+  (ray parity), surface-and-fill for open ones; .npy grids read and checked;
+- solids.py: ten parametric solids at random rotations, sizes and aspects, from a seed;
+- views.py: an orthographic depth view of a grid, and its back-projection into observed
+  occupied, observed free and unknown voxels;
+- networks.py: 3D ShapeNets (classifier; completion by an encoder-decoder) with a width
+  multiplier, and VoxNet, registered with task="voxels".
+"""
