@@ -27,6 +27,7 @@ from cnnkit.cli import (
     report,
     sr,
     train,
+    voxels,
 )
 
 __all__ = ["app", "main"]
@@ -53,7 +54,7 @@ def _root(
 
 
 for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
-              sr, flow, detect):
+              sr, flow, detect, voxels):
     group.register(app)
 
 

@@ -246,6 +246,9 @@ def load_run(path: str | Path, *, device: torch.device | str = "cpu") -> Run:
     return Run(path=path, model=sized_model(network, info, device), info=info)
 
 
+_SPATIAL_DIMS = {"voxels": 3}   # a task whose inputs are volumes, not images
+
+
 def build_network(info: ModelInfo, *, source: str | Path) -> torch.nn.Module:
     """The network model.json describes, after a twin on the meta device shows it is of sane size
     and has one logit per class name (so a damaged file cannot allocate 10**10 classes)."""
@@ -266,11 +269,12 @@ def build_network(info: ModelInfo, *, source: str | Path) -> torch.nn.Module:
             raise RunDirError(f"{source} describes a network of {parameters:,} parameters; the file is damaged")
         try:
             with torch.no_grad():
-                logits = twin(torch.zeros(1, info.in_chans, info.input_size, info.input_size))
+                spatial = (info.input_size,) * _SPATIAL_DIMS.get(info.task, 2)
+                logits = twin(torch.zeros(1, info.in_chans, *spatial))
         except (RuntimeError, ValueError, TypeError, IndexError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise RunDirError(
-                f"{source}: {info.architecture} does not take {info.in_chans}x{info.input_size}x{info.input_size} "
+                f"{source}: {info.architecture} does not take {info.in_chans}x{'x'.join(map(str, spatial))} "
                 f"images ({first[:120]}); in_chans or input_size was changed"
             ) from None
     if info.task != "classification":  # an image out, checked by the task that uses it

@@ -1,6 +1,6 @@
 """Voxel networks (lecture: point clouds and volumes; Wu et al., CVPR 2015, 3D ShapeNets; Maturana &
-Scherer, 2015, VoxNet). In progress (issue 17): the pieces below are built and tested; the Task,
-the commands and the shipped models are not yet.
+Scherer, 2015, VoxNet). In progress (issue 17): the pieces below are built and tested; the shipped
+models, their benchmark and ModelNet training are not yet.
 
 - off.py: OFF meshes (ModelNet's format), read with every field checked and written atomically;
 - modelnet.py: the ModelNet10/40 folder layout (<class>/train|test/*.off);
@@ -10,5 +10,12 @@ the commands and the shipped models are not yet.
 - views.py: an orthographic depth view of a grid, and its back-projection into observed
   occupied, observed free and unknown voxels;
 - networks.py: 3D ShapeNets (classifier; completion by an encoder-decoder) with a width
-  multiplier, and VoxNet, registered with task="voxels".
+  multiplier, and VoxNet, registered with task="voxels";
+- task.py: VoxelTask for the one trainer (classify or complete; cached solids, the cube's 48
+  symmetries as augmentation, IoU beside the observed-only and column baselines);
+- files.py: classify and complete files (.off or .npy) for ``cnnkit voxels``, the completion figure.
 """
+
+from cnnkit.models import register_task  # noqa: E402
+
+register_task("voxels", "cnnkit.apps.voxels.task:VoxelTask")

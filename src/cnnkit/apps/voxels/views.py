@@ -19,7 +19,7 @@ from torch import Tensor
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["View", "check_view", "depth_view", "back_project", "PIXELS"]
+__all__ = ["View", "check_view", "depth_view", "back_project", "fill_behind", "PIXELS"]
 
 PIXELS = 64
 _STEP = 0.25
@@ -86,3 +86,15 @@ def back_project(depth: Tensor, azimuth: float, elevation: float, size: int) -> 
     free[flat[free_step]] = True
     free &= ~occupied    # a voxel a ray grazes before another ray's hit in it is the surface
     return torch.stack([occupied, free]).view(2, size, size, size)
+
+
+def fill_behind(depth: Tensor, azimuth: float, elevation: float, size: int, thickness: float) -> Tensor:
+    """The column baseline of completion: along each pixel's ray, the voxels from its depth to
+    ``thickness`` voxels behind it occupied, as if every seen surface were a slab that thick. (S, S, S) bool."""
+    view = View(azimuth, elevation, size, depth.shape[-1])
+    flat, depths = view.voxels()
+    d = depth.reshape(-1, 1).double()
+    slab = (flat >= 0) & (depths[None, :] >= d - _STEP / 2) & (depths[None, :] <= d + thickness)
+    grid = torch.zeros(size ** 3, dtype=torch.bool)
+    grid[flat[slab]] = True
+    return grid.view(size, size, size)
