@@ -68,8 +68,11 @@ def test_every_solid_fills_its_exact_volume(kind):
     surface = trimesh.Trimesh(mesh.vertices, mesh.faces)
     scale = INNER / (surface.bounds[1] - surface.bounds[0]).max()
     volume = surface.volume * scale ** 3   # in voxels, by the divergence theorem
+    area = surface.area * scale ** 2
     count = int(voxelize(mesh).sum())
-    assert abs(count - volume) <= 0.03 * volume + 20
+    # centre sampling errs by under half a voxel across each face: at most that times the surface,
+    # much less when the faces lie at random angles to the grid
+    assert abs(count - volume) <= 0.35 * area
 
 
 def test_an_open_mesh_keeps_its_surface():

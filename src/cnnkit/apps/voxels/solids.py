@@ -1,5 +1,6 @@
-"""A synthetic shape set for a CPU: ten parametric solids at random rotations, sizes and aspect
-ratios, as meshes (trimesh's primitives), each drawn from one seed and voxelised like any mesh.
+"""A synthetic shape set for a CPU: ten parametric solids in random poses (free, upright or axis-aligned),
+sizes and aspect ratios, as meshes (trimesh's primitives), each drawn from one seed and voxelised
+like any mesh.
 
 The classes are told apart by shape, not by size: every grid is scaled to the same 24^3 box
 (voxelize.py), so "cube" and "box" differ only in their aspect ratios (a cube's sides within 10%
@@ -64,9 +65,30 @@ def _primitive(kind: str, rng: np.random.Generator):
     raise ValueError(f"no solid {kind!r}; choose from {', '.join(SOLIDS)}")
 
 
+def _axis_rotation(rng: np.random.Generator) -> np.ndarray:
+    """One of the 24 rotations that map the coordinate axes onto themselves."""
+    axes = rng.permutation(3)
+    signs = rng.choice([-1.0, 1.0], size=3)
+    matrix = np.zeros((3, 3))
+    matrix[np.arange(3), axes] = signs
+    if np.linalg.det(matrix) < 0:
+        matrix[0] *= -1
+    return matrix
+
+
+def _upright(rng: np.random.Generator) -> np.ndarray:
+    """A rotation about the z axis only (the pose of ModelNet's aligned, upright meshes)."""
+    a = rng.uniform(0, 2 * np.pi)
+    return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+
+
 def make_solid(kind: str, seed: int) -> Mesh:
-    """The mesh of solid ``kind`` for ``seed``: its shape parameters and a uniformly random rotation."""
+    """The mesh of solid ``kind`` for ``seed``: its shape parameters and a pose. A third of the poses
+    are uniformly random rotations, a third upright (turned about z, as modelled meshes and ModelNet
+    stand) and a third aligned with the axes, so a mesh drawn square to the grid is in the data too."""
     rng = np.random.default_rng(seed)
     mesh = _primitive(kind, rng)
-    vertices = np.asarray(mesh.vertices, dtype=np.float64) @ random_rotation(rng).T
+    pose = rng.integers(3)
+    rotation = random_rotation(rng) if pose == 0 else _upright(rng) if pose == 1 else _axis_rotation(rng)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64) @ rotation.T
     return Mesh(vertices, np.asarray(mesh.faces, dtype=np.int64))

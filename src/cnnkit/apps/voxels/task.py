@@ -98,7 +98,7 @@ def _view_angles(seed: int, count: int) -> list[tuple[float, float]]:
 def _cache(what: dict[str, Any]) -> Path:
     from cnnkit.data.sources import user_cache_dir
 
-    key = json.dumps({**what, "version": 1}, sort_keys=True)
+    key = json.dumps({**what, "version": 2}, sort_keys=True)
     return user_cache_dir() / "voxels" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
 
 
@@ -289,3 +289,14 @@ class VoxelTask:
                          training=training, task="voxels",
                          task_options={"job": self.options.job})
         write_model(run_dir, built.network, info)
+        from cnnkit.apps.voxels.report import build_voxel_report
+
+        build_voxel_report(run_dir, info=info, config=config, evaluation=evaluation, test=test_set, network=built.network)
+
+    def rebuild_report(self, run_dir: Path, *, run: Any, config: TrainConfig, device: torch.device) -> Path:
+        """``cnnkit report RUN``: evaluate the finished network again and rewrite its report."""
+        from cnnkit.apps.voxels.report import build_voxel_report
+
+        test = held_out_set(self.options.job, run.info.input_size, self.options.test_shapes)
+        return build_voxel_report(run_dir, info=run.info, config=config, test=test, network=run.network,
+                                  evaluation=evaluate_voxels(run.network, test, self.options.job))
