@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnkit.apps.voxels.off import read_off
-from cnnkit.apps.voxels.views import back_project, check_view, depth_view
+from cnnkit.apps.voxels.views import check_view, seen_from
 from cnnkit.apps.voxels.voxelize import read_grid, voxelize
 from cnnkit.errors import ConfigError, RunDirError
 from cnnkit.runs.format import load_run
@@ -73,8 +73,7 @@ def complete(model: VoxelModel, grid: Tensor, azimuth: float, elevation: float) 
     """What one view of ``grid`` shows and the network completes: the depth map, the seen voxels
     (2, S, S, S) and each voxel's occupancy probability (S, S, S)."""
     check_view(azimuth, elevation)
-    depth = depth_view(grid, azimuth, elevation)
-    seen = back_project(depth, azimuth, elevation, grid.shape[0])
+    depth, seen = seen_from(grid, azimuth, elevation)
     device = next(model.network.parameters()).device
     probability = torch.sigmoid(model.network(seen[None].float().to(device)).float())[0, 0].cpu()
     return depth, seen, probability

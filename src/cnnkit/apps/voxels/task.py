@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnkit.apps.voxels.solids import SOLIDS, make_solid
-from cnnkit.apps.voxels.views import back_project, depth_view, fill_behind
+from cnnkit.apps.voxels.views import depth_view, fill_behind, seen_from
 from cnnkit.apps.voxels.voxelize import INNER, voxelize
 from cnnkit.data.batching import IndexItems
 from cnnkit.errors import ConfigError
@@ -130,8 +130,8 @@ def solid_set(split: str, count: int, size: int, *, views: int = 0) -> VoxelSet:
     labels = torch.arange(count) % len(SOLIDS)
     seen = None
     if views:
-        seen = torch.stack([torch.stack([back_project(depth_view(grids[i], a, e), a, e, size)
-                                         for a, e in _view_angles(first + i, views)]) for i in range(count)])
+        seen = torch.stack([torch.stack([seen_from(grids[i], a, e)[1] for a, e in _view_angles(first + i, views)])
+                            for i in range(count)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"grids": _pack(grids), "labels": labels}
     if seen is not None:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from cnnkit.errors import ConfigError
 
-__all__ = ["View", "check_view", "depth_view", "back_project", "fill_behind", "PIXELS"]
+__all__ = ["View", "check_view", "depth_view", "back_project", "fill_behind", "seen_from", "PIXELS"]
 
 PIXELS = 64
 _STEP = 0.25
@@ -61,21 +61,23 @@ def check_view(azimuth: float, elevation: float) -> None:
         raise ConfigError(f"elevation must be in [-90, 90] degrees, got {elevation!r}")
 
 
-def depth_view(grid: Tensor, azimuth: float, elevation: float, pixels: int = PIXELS) -> Tensor:
-    """The depth map (pixels, pixels) of occupancy ``grid`` (S, S, S) seen from the view; inf: no hit."""
-    view = View(azimuth, elevation, grid.shape[0], pixels)
-    flat, depths = view.voxels()
+def depth_view(grid: Tensor, azimuth: float, elevation: float, pixels: int = PIXELS,
+               marched: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    """The depth map (pixels, pixels) of occupancy ``grid`` (S, S, S) seen from the view; inf: no hit.
+    ``marched``: the view's ``voxels()``, when the caller has them already."""
+    flat, depths = marched if marched is not None else View(azimuth, elevation, grid.shape[0], pixels).voxels()
     occupied = grid.reshape(-1)[flat.clamp(min=0)] & (flat >= 0)          # (P, T)
     first = torch.where(occupied.any(1), occupied.float().argmax(1), -1)
     depth = torch.where(first >= 0, depths[first.clamp(min=0)], torch.inf)
-    return depth.view(pixels, pixels).float()
+    side = math.isqrt(len(flat))
+    return depth.view(side, side).float()
 
 
-def back_project(depth: Tensor, azimuth: float, elevation: float, size: int) -> Tensor:
+def back_project(depth: Tensor, azimuth: float, elevation: float, size: int,
+                 marched: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """What a depth map (pixels, pixels) says of each voxel of a (size^3) grid: (2, S, S, S) bool,
     channel 0 observed occupied, channel 1 observed free; neither: unknown."""
-    view = View(azimuth, elevation, size, depth.shape[-1])
-    flat, depths = view.voxels()
+    flat, depths = marched if marched is not None else View(azimuth, elevation, size, depth.shape[-1]).voxels()
     d = depth.reshape(-1, 1).double()
     seen = flat >= 0
     hit_step = seen & (torch.abs(depths[None, :] - d) <= _STEP / 2 + 1e-9)
@@ -98,3 +100,10 @@ def fill_behind(depth: Tensor, azimuth: float, elevation: float, size: int, thic
     grid = torch.zeros(size ** 3, dtype=torch.bool)
     grid[flat[slab]] = True
     return grid.view(size, size, size)
+
+
+def seen_from(grid: Tensor, azimuth: float, elevation: float, pixels: int = PIXELS) -> tuple[Tensor, Tensor]:
+    """The depth map of ``grid`` from the view and its back-projection, the rays marched once."""
+    marched = View(azimuth, elevation, grid.shape[0], pixels).voxels()
+    depth = depth_view(grid, azimuth, elevation, pixels, marched)
+    return depth, back_project(depth, azimuth, elevation, grid.shape[0], marched)
