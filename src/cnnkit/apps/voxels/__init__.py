@@ -1,6 +1,6 @@
 """Voxel networks (lecture: point clouds and volumes; Wu et al., CVPR 2015, 3D ShapeNets; Maturana &
-Scherer, 2015, VoxNet). In progress (issue 17): the pieces below are built and tested; the shipped
-models, their benchmark and ModelNet training are not yet.
+Scherer, 2015, VoxNet). A classifier and a completion model ship in cnnkit/weights/voxels-classify and
+voxels-complete. Not yet built (issue 17): training on a ModelNet folder, an interactive view.
 
 - off.py: OFF meshes (ModelNet's format), read with every field checked and written atomically;
 - modelnet.py: the ModelNet10/40 folder layout (<class>/train|test/*.off);
@@ -13,7 +13,8 @@ models, their benchmark and ModelNet training are not yet.
   multiplier, and VoxNet, registered with task="voxels";
 - task.py: VoxelTask for the one trainer (classify or complete; cached solids, the cube's 48
   symmetries as augmentation, IoU beside the observed-only and column baselines);
-- files.py: classify and complete files (.off or .npy) for ``cnnkit voxels``, the completion figure.
+- files.py: classify and complete files (.off or .npy) for ``cnnkit voxels``, the completion figure;
+  report.py: a run's report.html.
 """
 
 from cnnkit.models import register_task  # noqa: E402
