@@ -176,8 +176,11 @@ def test_nothing_in_cnnkit_unpickles_a_file_unsafely() -> None:
     offenders = []
     for path in sorted(Path(cnnkit.__file__).parent.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        for found in re.finditer(r"torch\.load\(([^)]*)\)|pickle\.loads?\(|Unpickler\(|np\.load\(|jit\.load\(", text):
-            if not (found[0].startswith("torch.load(") and "weights_only=True" in found[1]):
+        for found in re.finditer(r"(torch|np)\.load\(([^)]*)\)|pickle\.loads?\(|Unpickler\(|np\.load\(|jit\.load\(",
+                                 text):
+            safe = (found[0].startswith("torch.load(") and "weights_only=True" in found[2]) or \
+                (found[0].startswith("np.load(") and "allow_pickle=False" in found[2])
+            if not safe:
                 offenders.append(f"{path.name}: {found[0]}")
     assert offenders == []
 

@@ -18,6 +18,7 @@ Examples:
   cnnkit voxels complete mug.off --view 30,20 -o mug.npy --png mug.png --model runs/RUN
   cnnkit voxels train --model voxnet                  classify the ten solids
   cnnkit voxels train --job complete                  3D ShapeNets completes from one view
+  cnnkit voxels train --data ModelNet10 --model voxnet    a ModelNet folder (<class>/train|test/*.off)
   cnnkit voxels eval runs/RUN
 """
 
@@ -111,6 +112,8 @@ def train(
     width: Optional[float] = typer.Option(None, "--width", help="3D ShapeNets' channel multiplier (1: published)."),
     shapes: Optional[int] = typer.Option(None, "--shapes", help="Training solids (default 4,000; voxelised once, "
                                          "cached)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Train on a ModelNet folder (<class>/train|test/*.off) "
+                                        "instead of the solids."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs (default 15)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Shapes per step (default 32)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate of AdamW (default 1e-3, cosine)."),
@@ -125,15 +128,21 @@ def train(
     from cnnkit.cli.train import _print_result
     from cnnkit.train import TrainConfig, fit
 
-    given = {"job": job, "model": model, "width": width, "shapes": shapes, "epochs": epochs, "batch-size": batch_size,
+    from cnnkit.errors import ConfigError
+
+    given = {"job": job, "model": model, "width": width, "shapes": shapes, "data": data, "epochs": epochs,
+             "batch-size": batch_size,
              "lr": lr, "seed": seed, "threads": threads, "device": device, "out": out, "name": name}
     if resume is not None:
         resume_instead(resume, given, quiet=quiet)
         return
     job = job or "classify"
     chosen = model or ("shapenets3d" if job == "classify" else "shapenets3d_completion")
+    if data is not None and shapes is not None:
+        raise ConfigError("--shapes counts generated solids; a ModelNet folder (--data) brings its own")
     options = {"job": job, **({"train_shapes": shapes} if shapes is not None else {})}
-    values = {"task": "voxels", "data": "solids", "model": chosen, "optimizer": "adamw", "lr": lr or 1e-3,
+    values = {"task": "voxels", "data": "modelnet" if data is not None else "solids",
+              "data_dir": str(data.resolve()) if data is not None else None, "model": chosen, "optimizer": "adamw", "lr": lr or 1e-3,
               "weight_decay": 1e-4, "schedule": "cosine", "warmup_epochs": 0.25, "batch_size": batch_size or 32,
               "epochs": epochs or 15, "channels_last": False, "task_options": options,
               "model_kwargs": {"width": width} if width is not None else {}}
@@ -147,7 +156,8 @@ def evaluate(
     model: Optional[str] = typer.Argument(None, help="A run of 'cnnkit voxels train' (default: the shipped model "
                                           "of --job)."),
     job: str = typer.Option("classify", "--job", help="With the shipped models: classify or complete."),
-    count: int = typer.Option(500, "--count", help="Held-out solids to measure on."),
+    count: int = typer.Option(500, "--count", help="Held-out solids to measure on (without --data)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Measure on a ModelNet folder's test split instead."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     import json
@@ -168,5 +178,16 @@ def evaluate(
     if model is not None:
         job = load_run(Path(model)).info.task_options.get("job", "classify") if Path(model).is_dir() else job
     network = open_voxel_model(source, job, device=resolve_device(device))
-    metrics = evaluate_voxels(network.network, held_out_set(job, network.size, count), job).metrics
-    typer.echo(json.dumps({"job": job, "shapes": count, **{k: round(v, 4) for k, v in metrics.items()}}, indent=2))
+    if data is None:
+        test = held_out_set(job, network.size, count)
+    else:
+        from cnnkit.apps.voxels.task import _modelnet_seeds, column_baseline, modelnet_set
+
+        test, classes = modelnet_set(data, "test", network.size, views=1 if job == "complete" else 0)
+        if job == "classify" and list(classes) != network.classes:
+            raise ConfigError(f"{data} has the classes {', '.join(classes)}; the model knows {', '.join(network.classes)}")
+        if job == "complete":
+            test.columns, _ = column_baseline(test, network.size, 0, seeds=_modelnet_seeds(data))
+    metrics = evaluate_voxels(network.network, test, job).metrics
+    typer.echo(json.dumps({"job": job, "shapes": len(test.grids), **{k: round(v, 4) for k, v in metrics.items()}},
+                          indent=2))

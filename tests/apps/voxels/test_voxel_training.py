@@ -116,3 +116,22 @@ def test_cnnkit_voxels_bad_input_is_one_line(classifier, completer, tmp_path, ru
                            else ["voxels", *args], capfd)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out.npy").exists()
+
+
+def test_cnnkit_voxels_trains_and_evaluates_on_a_modelnet_folder(tmp_path, run_cli, capfd):
+    root = tmp_path / "ModelNet3"
+    for name in ("torus", "cube", "cone"):
+        for split, seeds in (("train", range(6)), ("test", range(100, 102))):
+            for seed in seeds:
+                write_off(make_solid(name, seed), root / f"my_{name}" / split / f"{name}_{seed:04d}.off")
+    code, out, err = run_cli(["voxels", "train", "--data", str(root), "--model", "voxnet", "--epochs", "1",
+                              "--batch-size", "6", "--threads", "1", "--out", str(tmp_path), "--name", "mn", "-q"], capfd)
+    assert code == 0, err
+    info = json.loads((tmp_path / "mn" / "model.json").read_text())
+    assert info["classes"] == ["my_cone", "my_cube", "my_torus"] and info["kwargs"]["num_classes"] == 3
+    code, out, err = run_cli(["voxels", "eval", str(tmp_path / "mn"), "--data", str(root)], capfd)
+    assert code == 0, err
+    assert json.loads(out)["shapes"] == 6
+    (root / "my_cube" / "test" / "cube_0100.off").write_text("OFF\n8 12 0\n0 0 0\n")
+    code, _, err = run_cli(["voxels", "eval", str(tmp_path / "mn"), "--data", str(root)], capfd)
+    assert code == 2 and "cube_0100.off" in err and "truncated" in err and len(err.strip().splitlines()) == 1

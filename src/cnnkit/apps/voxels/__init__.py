@@ -1,6 +1,6 @@
 """Voxel networks (lecture: point clouds and volumes; Wu et al., CVPR 2015, 3D ShapeNets; Maturana &
 Scherer, 2015, VoxNet). A classifier and a completion model ship in cnnkit/weights/voxels-classify and
-voxels-complete. Not yet built (issue 17): training on a ModelNet folder, an interactive view.
+voxels-complete; ``cnnkit voxels train --data`` trains on a ModelNet folder instead of the solids.
 
 - off.py: OFF meshes (ModelNet's format), read with every field checked and written atomically;
 - modelnet.py: the ModelNet10/40 folder layout (<class>/train|test/*.off);

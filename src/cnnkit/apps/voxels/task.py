@@ -36,7 +36,7 @@ from cnnkit.train.config import TrainConfig
 from cnnkit.train.task import Built
 
 __all__ = ["VoxelEvaluation", "VoxelOptions", "VoxelTask", "VoxelSet", "column_baseline", "evaluate_voxels",
-           "held_out_set", "solid_set", "voxel_iou",
+           "held_out_set", "modelnet_set", "solid_set", "voxel_iou",
            "symmetry", "TRAINING_SEEDS", "VOXEL_JOBS"]
 
 TRAINING_SEEDS = 10**9
@@ -111,26 +111,25 @@ def _unpack(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     return torch.from_numpy(np.unpackbits(x.numpy())[:count].astype(bool).reshape(shape))
 
 
-def solid_set(split: str, count: int, size: int, *, views: int = 0) -> VoxelSet:
-    """``count`` solids (split "train": seeds 0, 1, ...; "test": from TRAINING_SEEDS) voxelised at
-    ``size``^3, with ``views`` back-projected views each; cached."""
+def _cached_set(key: dict[str, Any], meshes: list[Any], labels: Tensor, seeds: list[int], size: int,
+                views: int) -> VoxelSet:
+    """Voxelise ``meshes`` (callables giving a Mesh, named for errors) at ``size``^3 with ``views``
+    back-projected views each (view angles from ``seeds``), or read them from the cache of ``key``."""
     from safetensors.torch import load_file, save
 
     from cnnkit.atomic import atomic_write_bytes
 
-    first = 0 if split == "train" else TRAINING_SEEDS
-    cache = _cache({"split": split, "count": count, "size": size, "views": views, "inner": INNER})
-    shape = (count, size, size, size)
+    count = len(meshes)
+    cache = _cache({**key, "size": size, "views": views, "inner": INNER})
     if cache.is_file():
         stored = load_file(cache)
-        grids = _unpack(stored["grids"], shape)
+        grids = _unpack(stored["grids"], (count, size, size, size))
         seen = _unpack(stored["views"], (count, views, 2, size, size, size)) if views else None
         return VoxelSet(grids, stored["labels"], seen)
-    grids = torch.stack([voxelize(make_solid(SOLIDS[i % len(SOLIDS)], first + i), size=size) for i in range(count)])
-    labels = torch.arange(count) % len(SOLIDS)
+    grids = torch.stack([voxelize(make(), size=size, source=name) for name, make in meshes])
     seen = None
     if views:
-        seen = torch.stack([torch.stack([seen_from(grids[i], a, e)[1] for a, e in _view_angles(first + i, views)])
+        seen = torch.stack([torch.stack([seen_from(grids[i], a, e)[1] for a, e in _view_angles(seeds[i], views)])
                             for i in range(count)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"grids": _pack(grids), "labels": labels}
@@ -138,6 +137,33 @@ def solid_set(split: str, count: int, size: int, *, views: int = 0) -> VoxelSet:
         tensors["views"] = _pack(seen)
     atomic_write_bytes(cache, save(tensors))
     return VoxelSet(grids, labels, seen)
+
+
+def solid_set(split: str, count: int, size: int, *, views: int = 0) -> VoxelSet:
+    """``count`` solids (split "train": seeds 0, 1, ...; "test": from TRAINING_SEEDS) voxelised at
+    ``size``^3, with ``views`` back-projected views each; cached."""
+    first = 0 if split == "train" else TRAINING_SEEDS
+    meshes = [(f"solid {first + i}", lambda i=i: make_solid(SOLIDS[i % len(SOLIDS)], first + i)) for i in range(count)]
+    return _cached_set({"split": split, "count": count}, meshes, torch.arange(count) % len(SOLIDS),
+                       [first + i for i in range(count)], size, views)
+
+
+def _file_seed(path: Path) -> int:
+    """A mesh file's view seed, from its name: the same file is always seen from the same viewpoints."""
+    return int(hashlib.sha256(path.name.encode()).hexdigest()[:8], 16)
+
+
+def modelnet_set(root: str | Path, split: str, size: int, *, views: int = 0) -> tuple[VoxelSet, tuple[str, ...]]:
+    """A ModelNet folder's split voxelised (cached by the files' names, sizes and times) and its classes."""
+    from cnnkit.apps.voxels.modelnet import read_modelnet
+    from cnnkit.apps.voxels.off import read_off
+
+    found = read_modelnet(root, split)
+    stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in found.files]
+    meshes = [(str(p), lambda p=p: read_off(p)) for p in found.files]
+    seeds = [_file_seed(p) for p in found.files]
+    data = _cached_set({"modelnet": stamp, "split": split}, meshes, torch.tensor(found.labels), seeds, size, views)
+    return data, found.classes
 
 
 def voxel_iou(predicted: Tensor, truth: Tensor) -> Tensor:
@@ -148,11 +174,12 @@ def voxel_iou(predicted: Tensor, truth: Tensor) -> Tensor:
 
 
 def column_baseline(test: VoxelSet, size: int, first: int, thicknesses: tuple[int, ...] = (2, 4, 6, 8, 12, 16, 24),
-                    tune_on: int = 50) -> tuple[Tensor, int]:
+                    tune_on: int = 50, seeds: list[int] | None = None) -> tuple[Tensor, int]:
     """The held-out shapes completed by filling each observed ray to a fixed depth behind its surface,
     at the depth of ``thicknesses`` that scores best on the first ``tune_on`` shapes (a baseline tuned
     in its favour). Returns the grids (N, S, S, S) and the depth chosen."""
-    angles = [_view_angles(first + i, 1)[0] for i in range(len(test.grids))]
+    seeds = seeds if seeds is not None else [first + i for i in range(len(test.grids))]
+    angles = [_view_angles(seed, 1)[0] for seed in seeds]
     depths = [depth_view(g, a, e) for g, (a, e) in zip(test.grids, angles)]
 
     def fill(k: int, count: int) -> Tensor:
@@ -203,6 +230,13 @@ def evaluate_voxels(model: nn.Module, test: VoxelSet, job: str, batch: int = 64)
                             "test_iou_columns": float(score[:, 2].mean())})
 
 
+def _modelnet_seeds(root: str | Path) -> list[int]:
+    """The view seeds of a ModelNet test split: one per file, from its name (as modelnet_set draws them)."""
+    from cnnkit.apps.voxels.modelnet import read_modelnet
+
+    return [_file_seed(p) for p in read_modelnet(root, "test").files]
+
+
 class VoxelTask:
     """Occupancy grids in; class scores (classify) or occupancy logits (complete) out."""
 
@@ -213,8 +247,12 @@ class VoxelTask:
         self.options = VoxelOptions.from_dict(dict(config.task_options))
         if config.adversarial is not None or config.tta:
             raise ConfigError("adversarial training and tta apply to image classification, not voxels")
-        if config.data != "solids":
-            raise ConfigError(f"voxel networks train on generated solids (data 'solids'), got {config.data!r}")
+        if config.data not in ("solids", "modelnet"):
+            raise ConfigError(f"voxel networks train on generated solids (data 'solids') or a ModelNet folder "
+                              f"(data 'modelnet' with data_dir), got {config.data!r}")
+        if config.data == "modelnet" and not config.data_dir:
+            raise ConfigError("data 'modelnet' needs data_dir: a folder of <class>/train|test/*.off")
+        self.classes: tuple[str, ...] = SOLIDS
         self.headline = "test_acc" if self.options.job == "classify" else "test_iou"
         self.train: VoxelSet | None = None
         self.size = 30
@@ -230,13 +268,19 @@ class VoxelTask:
                               f"{'shapenets3d_completion completes' if not completing else 'it completes shapes'}")
         self.size = entry.input_size
         views = self.options.views if self.options.job == "complete" else 0
+        if config.data == "modelnet":
+            self.train, self.classes = modelnet_set(config.data_dir, "train", self.size, views=views)
+            test, _ = modelnet_set(config.data_dir, "test", self.size, views=1 if views else 0)
+            if views:
+                test.columns, _ = column_baseline(test, self.size, 0, seeds=_modelnet_seeds(config.data_dir))
+            return IndexItems(len(self.train.grids)), test
         self.train = solid_set("train", self.options.train_shapes, self.size, views=views)
         return IndexItems(len(self.train.grids)), held_out_set(self.options.job, self.size, self.options.test_shapes)
 
     def build(self, config: TrainConfig, train_set: IndexItems, device: torch.device) -> Built:
         kwargs: dict[str, Any] = dict(config.model_kwargs)
         if self.options.job == "classify":
-            kwargs = {"num_classes": len(SOLIDS), **kwargs}
+            kwargs = {"num_classes": len(self.classes), **kwargs}
         if config.dropout is not None and self.options.job == "classify":
             kwargs["dropout"] = config.dropout
         network = create_model(config.model, **kwargs)
@@ -282,7 +326,7 @@ class VoxelTask:
 
     def finish(self, run_dir: Path, built: Built, *, config: TrainConfig, test_set: VoxelSet,
                evaluation: VoxelEvaluation, training: dict[str, Any]) -> None:
-        classes = list(SOLIDS) if self.options.job == "classify" else []
+        classes = list(self.classes) if self.options.job == "classify" else []
         in_chans = 1 if self.options.job == "classify" else 2
         info = ModelInfo(architecture=config.model, kwargs=built.kwargs, classes=classes, in_chans=in_chans,
                          input_size=self.size, mean=[0.0] * in_chans, std=[1.0] * in_chans, dataset=config.data,
@@ -297,6 +341,12 @@ class VoxelTask:
         """``cnnkit report RUN``: evaluate the finished network again and rewrite its report."""
         from cnnkit.apps.voxels.report import build_voxel_report
 
-        test = held_out_set(self.options.job, run.info.input_size, self.options.test_shapes)
+        if config.data == "modelnet":
+            test, _ = modelnet_set(config.data_dir, "test", run.info.input_size,
+                                   views=1 if self.options.job == "complete" else 0)
+            if self.options.job == "complete":
+                test.columns, _ = column_baseline(test, run.info.input_size, 0, seeds=_modelnet_seeds(config.data_dir))
+        else:
+            test = held_out_set(self.options.job, run.info.input_size, self.options.test_shapes)
         return build_voxel_report(run_dir, info=run.info, config=config, test=test, network=run.network,
                                   evaluation=evaluate_voxels(run.network, test, self.options.job))
