@@ -126,3 +126,17 @@ def baseline_test(model: nn.Module, loader) -> float:
         correct += (model(data).argmax(1) == target).sum().item()
         total += len(target)
     return correct / total
+
+
+def matmul_gmacs(repeats: int) -> float:
+    """The float32 matmul rate of these threads, in GMAC/s: a 1024^3 product, the best of ``repeats``
+    timings of 5 products each (the peak a convolution's rate is compared with)."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        times.append((time.perf_counter() - began) / 5)
+    return 1024**3 / min(times) / 1e9

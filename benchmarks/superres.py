@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import environment, summary, write_result
+from _common import environment, matmul_gmacs, summary, write_result
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnkit.apps.superres import bicubic, restore_luminance
@@ -62,18 +62,6 @@ def macs_per_output_pixel(network: torch.nn.Module, scale: int, side: int = 32) 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         network(x)
     return counter.get_total_flops() / 2 / (side * scale) ** 2
-
-
-def matmul_gmacs(repeats: int) -> float:
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        times.append((time.perf_counter() - began) / 5)
-    return 1024**3 / min(times) / 1e9
 
 
 def _network(name: str, scale: int) -> torch.nn.Module:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import environment, summary, write_result
+from _common import environment, matmul_gmacs, summary, write_result
 
 from cnnkit.apps.voxels.files import SHIPPED, open_voxel_model
 from cnnkit.apps.voxels.task import evaluate_voxels, held_out_set
@@ -53,17 +53,6 @@ def conv_macs(network: torch.nn.Module, size: int, in_chans: int) -> int:
     for h in handles:
         h.remove()
     return total
-
-
-def matmul_gmacs(repeats: int) -> float:
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - began)
-    return 1024 ** 3 / summary(times)["median"] / 1e9
 
 
 def speed(networks: dict[str, tuple[torch.nn.Module, int, int]], repeats: int) -> dict:
@@ -119,7 +108,7 @@ def main() -> None:
                 "voxnet": (create_model("voxnet"), 32, 1),
                 "shapenets3d_completion width 0.2": (create_model("shapenets3d_completion", width=0.2), 30, 2)}
     result["speed"] = speed(networks, args.repeats)
-    peak = matmul_gmacs(args.repeats * 4)
+    peak = matmul_gmacs(args.repeats)
     macs = conv_macs(networks["shapenets3d (published widths)"][0], 30, 1)
     conv_seconds = result["speed"]["shapenets3d (published widths)"]["batch"]["median"]
     result["peak"] = {"matmul_gmacs": round(peak, 1), "shapenets3d_conv_macs_per_shape": macs,

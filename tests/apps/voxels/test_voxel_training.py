@@ -135,3 +135,17 @@ def test_cnnkit_voxels_trains_and_evaluates_on_a_modelnet_folder(tmp_path, run_c
     (root / "my_cube" / "test" / "cube_0100.off").write_text("OFF\n8 12 0\n0 0 0\n")
     code, _, err = run_cli(["voxels", "eval", str(tmp_path / "mn"), "--data", str(root)], capfd)
     assert code == 2 and "cube_0100.off" in err and "truncated" in err and len(err.strip().splitlines()) == 1
+
+
+def test_two_processes_under_torchrun_train_one_voxel_network(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnkit",
+           "voxels", "train", "--model", "voxnet", "--shapes", "16", "--epochs", "1", "--batch-size", "8",
+           "--threads", "1", "--out", str(tmp_path), "--name", "ddp", "-q"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    training = json.loads((tmp_path / "ddp" / "model.json").read_text())["training"]
+    assert training["processes"] == 2 and len(set(training["weights_sha256"])) == 1
+    assert done.stdout.count("report.html") == 1
