@@ -94,7 +94,7 @@ def main() -> None:
         model = open_voxel_model(path, job)
         key = (job, model.size)
         if key not in sets:
-            sets[key] = held_out_set(job, model.size, args.count)
+            sets[key], _ = held_out_set(job, model.size, args.count)
         info = ModelInfo.from_file(path / "model.json")
         metrics = evaluate_voxels(model.network, sets[key], job).metrics
         result["models"][name] = {"architecture": info.architecture, "job": job, "kwargs": info.kwargs,

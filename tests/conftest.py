@@ -117,3 +117,23 @@ def sigterm_at_step(monkeypatch):
             yield
 
     return at
+
+
+@pytest.fixture
+def torchrun_two_processes():
+    """``torchrun_two_processes(args, run_dir)``: ``cnnkit ARGS...`` under torchrun with two processes
+    (it must exit 0 and print one report path: rank 0 speaks for both); the run's model.json training
+    record, whose weights_sha256 lists each rank's weights."""
+    import json
+    import subprocess
+    import sys
+
+    def run(args: list[str], run_dir: Path) -> dict:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnkit",
+               *args]
+        done = subprocess.run(cmd, cwd=run_dir.parent, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("report.html") == 1
+        return json.loads((run_dir / "model.json").read_text())["training"]
+
+    return run

@@ -126,9 +126,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     from cnnkit.cli.train import _print_result
-    from cnnkit.train import TrainConfig, fit
-
     from cnnkit.errors import ConfigError
+    from cnnkit.train import TrainConfig, fit
 
     given = {"job": job, "model": model, "width": width, "shapes": shapes, "data": data, "epochs": epochs,
              "batch-size": batch_size,
@@ -162,32 +161,23 @@ def evaluate(
 ) -> None:
     import json
 
-    from cnnkit.apps.voxels.files import SHIPPED
+    from cnnkit.apps.voxels.files import SHIPPED, open_voxel_model
     from cnnkit.apps.voxels.task import evaluate_voxels, held_out_set
     from cnnkit.device import resolve_device
     from cnnkit.errors import ConfigError
-    from cnnkit.runs.format import load_run
+    from cnnkit.runs.format import ModelInfo
 
     if not 1 <= count <= 100_000:
         raise ConfigError(f"--count must be in [1, 100000], got {count}")
     if job not in SHIPPED:
         raise ConfigError(f"--job must be classify or complete, got {job!r}")
-    from cnnkit.apps.voxels.files import open_voxel_model
-
-    source = model
-    if model is not None:
-        job = load_run(Path(model)).info.task_options.get("job", "classify") if Path(model).is_dir() else job
-    network = open_voxel_model(source, job, device=resolve_device(device))
-    if data is None:
-        test = held_out_set(job, network.size, count)
-    else:
-        from cnnkit.apps.voxels.task import _modelnet_seeds, column_baseline, modelnet_set
-
-        test, classes = modelnet_set(data, "test", network.size, views=1 if job == "complete" else 0)
-        if job == "classify" and list(classes) != network.classes:
-            raise ConfigError(f"{data} has the classes {', '.join(classes)}; the model knows {', '.join(network.classes)}")
-        if job == "complete":
-            test.columns, _ = column_baseline(test, network.size, 0, seeds=_modelnet_seeds(data))
+    if model is not None and (Path(model) / "model.json").is_file():   # a run knows its own job
+        job = ModelInfo.from_file(Path(model) / "model.json").task_options.get("job", "classify")
+    network = open_voxel_model(model, job, device=resolve_device(device))
+    test, classes = held_out_set(job, network.size, count, data)
+    if job == "classify" and list(classes) != network.classes:
+        raise ConfigError(f"{data or 'the generated solids'} has the classes {', '.join(classes)}; the model knows "
+                          f"{', '.join(network.classes)}")
     metrics = evaluate_voxels(network.network, test, job).metrics
     typer.echo(json.dumps({"job": job, "shapes": len(test.grids), **{k: round(v, 4) for k, v in metrics.items()}},
                           indent=2))

@@ -79,6 +79,16 @@ def user_cache_dir() -> Path:
     return base / "cnnkit"
 
 
+def cached_result(kind: str, key: dict) -> Path:
+    """Where a computed result of ``kind`` (a folder of the user cache) for the JSON-able ``key`` lives:
+    the same key, the same file, so a result is computed once (selective search, voxelised sets)."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return user_cache_dir() / kind / f"{digest}.safetensors"
+
+
 def search_roots(data_dir: str | os.PathLike[str] | None = None) -> list[SearchRoot]:
     """The places to look, in order: ``data_dir``, ``$CNNKIT_DATA``, user cache, system locations."""
     roots = []

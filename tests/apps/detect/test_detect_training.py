@@ -267,18 +267,11 @@ def test_cnnkit_detect_train_refuses_scene_options_with_data(annotated, tmp_path
     assert code == 2 and "--images applies to generated scenes" in err and list(tmp_path.iterdir()) == []
 
 
-def test_two_processes_under_torchrun_train_one_detector(annotated, tmp_path):
-    import subprocess
-    import sys
-
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "cnnkit",
-           "detect", "train", "--data", str(annotated), "--test-fraction", "0.25", "--epochs", "1", "--batch-size", "2",
-           "--threads", "1", "--out", str(tmp_path), "--name", "ddp", "-q"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    training = json.loads((tmp_path / "ddp" / "model.json").read_text())["training"]
+def test_two_processes_under_torchrun_train_one_detector(annotated, tmp_path, torchrun_two_processes):
+    args = ["detect", "train", "--data", str(annotated), "--test-fraction", "0.25", "--epochs", "1",
+            "--batch-size", "2", "--threads", "1", "--out", str(tmp_path), "--name", "ddp", "-q"]
+    training = torchrun_two_processes(args, tmp_path / "ddp")
     assert training["processes"] == 2 and len(set(training["weights_sha256"])) == 1
-    assert done.stdout.count("report.html") == 1
 
 
 def test_cnnkit_report_rebuilds_a_detection_report(reference, tmp_path):

@@ -57,11 +57,11 @@ def test_cnnkit_voxels_classifies_hand_made_meshes_with_the_shipped_model(hand_m
 
 def test_the_shipped_classifier_on_held_out_solids():
     model = open_voxel_model(None, "classify")
-    assert evaluate_voxels(model.network, held_out_set("classify", model.size, 60), "classify").metrics["test_acc"] >= 0.9
+    assert evaluate_voxels(model.network, held_out_set("classify", model.size, 60)[0], "classify").metrics["test_acc"] >= 0.9
 
 
 def test_the_shipped_completion_beats_both_baselines(tmp_path, run_cli, capfd):
     model = open_voxel_model(None, "complete")
-    metrics = evaluate_voxels(model.network, held_out_set("complete", model.size, 30), "complete").metrics
+    metrics = evaluate_voxels(model.network, held_out_set("complete", model.size, 30)[0], "complete").metrics
     assert metrics["test_iou"] >= metrics["test_iou_observed"] + 0.15
     assert metrics["test_iou"] > metrics["test_iou_columns"]

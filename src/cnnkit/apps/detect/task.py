@@ -19,8 +19,6 @@ are the annotations', images load from disk per batch, and a batch's images are 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,10 +146,9 @@ def _items(options: DetectOptions, split: str) -> dict[str, Tensor] | None:
 def _cache_key(what: dict[str, Any]) -> Path:
     import cv2
 
-    from cnnkit.data.sources import user_cache_dir
+    from cnnkit.data.sources import cached_result
 
-    key = json.dumps({**what, "opencv": cv2.__version__, "proposals": "fast-2000", "version": 1})
-    return user_cache_dir() / "detect" / f"proposals-{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
+    return cached_result("detect", {**what, "opencv": cv2.__version__, "proposals": "fast-2000", "version": 1})
 
 
 def _cache_file(options: DetectOptions, split: str, first: int, count: int) -> Path:

@@ -14,7 +14,6 @@ baselines: the observed voxels alone, and each observed ray's column filled to a
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +67,12 @@ class VoxelOptions:
 @dataclass
 class VoxelSet:
     """Shapes as occupancy grids (N, S, S, S) bool and labels (N,); for completion, the views' inputs
-    (N, V, 2, S, S, S) bool (observed occupied, observed free), and for held-out shapes the column
-    baseline's grids."""
+    (N, V, 2, S, S, S) bool (observed occupied, observed free) from the viewpoints each shape's seed
+    draws, and for held-out shapes the column baseline's grids."""
 
     grids: Tensor
     labels: Tensor
+    seeds: list[int]
     views: Tensor | None = None
     columns: Tensor | None = None
 
@@ -96,10 +96,9 @@ def _view_angles(seed: int, count: int) -> list[tuple[float, float]]:
 
 
 def _cache(what: dict[str, Any]) -> Path:
-    from cnnkit.data.sources import user_cache_dir
+    from cnnkit.data.sources import cached_result
 
-    key = json.dumps({**what, "version": 2}, sort_keys=True)
-    return user_cache_dir() / "voxels" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.safetensors"
+    return cached_result("voxels", {**what, "version": 2})
 
 
 def _pack(x: Tensor) -> Tensor:
@@ -125,7 +124,7 @@ def _cached_set(key: dict[str, Any], meshes: list[Any], labels: Tensor, seeds: l
         stored = load_file(cache)
         grids = _unpack(stored["grids"], (count, size, size, size))
         seen = _unpack(stored["views"], (count, views, 2, size, size, size)) if views else None
-        return VoxelSet(grids, stored["labels"], seen)
+        return VoxelSet(grids, stored["labels"], seeds, seen)
     grids = torch.stack([voxelize(make(), size=size, source=name) for name, make in meshes])
     seen = None
     if views:
@@ -136,7 +135,7 @@ def _cached_set(key: dict[str, Any], meshes: list[Any], labels: Tensor, seeds: l
     if seen is not None:
         tensors["views"] = _pack(seen)
     atomic_write_bytes(cache, save(tensors))
-    return VoxelSet(grids, labels, seen)
+    return VoxelSet(grids, labels, seeds, seen)
 
 
 def solid_set(split: str, count: int, size: int, *, views: int = 0) -> VoxelSet:
@@ -173,13 +172,12 @@ def voxel_iou(predicted: Tensor, truth: Tensor) -> Tensor:
     return torch.where(union > 0, (p & t).sum(1) / union.clamp(min=1), 1.0)
 
 
-def column_baseline(test: VoxelSet, size: int, first: int, thicknesses: tuple[int, ...] = (2, 4, 6, 8, 12, 16, 24),
-                    tune_on: int = 50, seeds: list[int] | None = None) -> tuple[Tensor, int]:
+def column_baseline(test: VoxelSet, size: int, thicknesses: tuple[int, ...] = (2, 4, 6, 8, 12, 16, 24),
+                    tune_on: int = 50) -> tuple[Tensor, int]:
     """The held-out shapes completed by filling each observed ray to a fixed depth behind its surface,
     at the depth of ``thicknesses`` that scores best on the first ``tune_on`` shapes (a baseline tuned
     in its favour). Returns the grids (N, S, S, S) and the depth chosen."""
-    seeds = seeds if seeds is not None else [first + i for i in range(len(test.grids))]
-    angles = [_view_angles(seed, 1)[0] for seed in seeds]
+    angles = [_view_angles(seed, 1)[0] for seed in test.seeds]
     depths = [depth_view(g, a, e) for g, (a, e) in zip(test.grids, angles)]
 
     def fill(k: int, count: int) -> Tensor:
@@ -197,12 +195,15 @@ class VoxelEvaluation:
     metrics: dict[str, float]
 
 
-def held_out_set(job: str, size: int, count: int) -> VoxelSet:
-    """The held-out solids of a job, with one view each and the column baseline for completion."""
-    test = solid_set("test", count, size, views=1 if job == "complete" else 0)
+def held_out_set(job: str, size: int, count: int, data: str | Path | None = None) -> tuple[VoxelSet, tuple[str, ...]]:
+    """The held-out shapes of a job (``count`` solids, or a ModelNet folder's test split when ``data``
+    names one) with one view each and the column baseline for completion, and their classes."""
+    views = 1 if job == "complete" else 0
+    test, classes = (solid_set("test", count, size, views=views), SOLIDS) if data is None else \
+        modelnet_set(data, "test", size, views=views)
     if job == "complete":
-        test.columns, _ = column_baseline(test, size, TRAINING_SEEDS)
-    return test
+        test.columns, _ = column_baseline(test, size)
+    return test, classes
 
 
 @torch.no_grad()
@@ -228,13 +229,6 @@ def evaluate_voxels(model: nn.Module, test: VoxelSet, job: str, batch: int = 64)
         return VoxelEvaluation({"test_acc": float(score.mean())})
     return VoxelEvaluation({"test_iou": float(score[:, 0].mean()), "test_iou_observed": float(score[:, 1].mean()),
                             "test_iou_columns": float(score[:, 2].mean())})
-
-
-def _modelnet_seeds(root: str | Path) -> list[int]:
-    """The view seeds of a ModelNet test split: one per file, from its name (as modelnet_set draws them)."""
-    from cnnkit.apps.voxels.modelnet import read_modelnet
-
-    return [_file_seed(p) for p in read_modelnet(root, "test").files]
 
 
 class VoxelTask:
@@ -270,12 +264,14 @@ class VoxelTask:
         views = self.options.views if self.options.job == "complete" else 0
         if config.data == "modelnet":
             self.train, self.classes = modelnet_set(config.data_dir, "train", self.size, views=views)
-            test, _ = modelnet_set(config.data_dir, "test", self.size, views=1 if views else 0)
-            if views:
-                test.columns, _ = column_baseline(test, self.size, 0, seeds=_modelnet_seeds(config.data_dir))
-            return IndexItems(len(self.train.grids)), test
-        self.train = solid_set("train", self.options.train_shapes, self.size, views=views)
-        return IndexItems(len(self.train.grids)), held_out_set(self.options.job, self.size, self.options.test_shapes)
+        else:
+            self.train = solid_set("train", self.options.train_shapes, self.size, views=views)
+        test, _ = held_out_set(self.options.job, self.size, self.options.test_shapes, self._folder(config))
+        return IndexItems(len(self.train.grids)), test
+
+    @staticmethod
+    def _folder(config: TrainConfig) -> str | None:
+        return config.data_dir if config.data == "modelnet" else None
 
     def build(self, config: TrainConfig, train_set: IndexItems, device: torch.device) -> Built:
         kwargs: dict[str, Any] = dict(config.model_kwargs)
@@ -341,12 +337,6 @@ class VoxelTask:
         """``cnnkit report RUN``: evaluate the finished network again and rewrite its report."""
         from cnnkit.apps.voxels.report import build_voxel_report
 
-        if config.data == "modelnet":
-            test, _ = modelnet_set(config.data_dir, "test", run.info.input_size,
-                                   views=1 if self.options.job == "complete" else 0)
-            if self.options.job == "complete":
-                test.columns, _ = column_baseline(test, run.info.input_size, 0, seeds=_modelnet_seeds(config.data_dir))
-        else:
-            test = held_out_set(self.options.job, run.info.input_size, self.options.test_shapes)
+        test, _ = held_out_set(self.options.job, run.info.input_size, self.options.test_shapes, self._folder(config))
         return build_voxel_report(run_dir, info=run.info, config=config, test=test, network=run.network,
                                   evaluation=evaluate_voxels(run.network, test, self.options.job))
