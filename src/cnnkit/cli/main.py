@@ -25,6 +25,7 @@ from cnnkit.cli import (
     ops,
     predict,
     report,
+    serve,
     sr,
     train,
     voxels,
@@ -54,7 +55,7 @@ def _root(
 
 
 for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
-              sr, flow, detect, voxels):
+              serve, sr, flow, detect, voxels):
     group.register(app)
 
 

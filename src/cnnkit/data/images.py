@@ -20,7 +20,7 @@ from torch import Tensor
 from cnnkit.errors import ConfigError, ImageError
 from cnnkit.files import GIB, read_bytes
 
-__all__ = ["IMAGE_SUFFIXES", "load_image", "resize_center_crop", "image_to_tensor"]
+__all__ = ["IMAGE_SUFFIXES", "decode_image", "load_image", "resize_center_crop", "image_to_tensor"]
 
 # Longest side over shorter side beyond which resize_center_crop resizes only the crop.
 _MAX_ASPECT = 4
@@ -45,6 +45,19 @@ def load_image(
     # Read whole through cnnkit.files: a FIFO or device named like an image fails at once
     # instead of blocking Pillow's open() forever.
     data = read_bytes(path, what="image", max_bytes=_MAX_IMAGE_BYTES, error=ImageError)
+    return decode_image(data, name=f"'{path}'", mode=mode, draft_size=draft_size,
+                        advice="delete or replace the file")
+
+
+def decode_image(
+    data: bytes, *, name: str, mode: str | None = "RGB", draft_size: int | None = None,
+    max_pixels: int | None = None, advice: str = "send a PNG or JPEG file",
+) -> Image.Image:
+    """Decode an image held in memory (a file's bytes, an upload) as ``load_image`` does.
+
+    ``max_pixels`` refuses a larger image from its header, before any pixel is decoded (a
+    decompression bomb of a few kilobytes never reaches memory).
+    """
     try:
         with warnings.catch_warnings():
             # Pillow warns on large images and odd EXIF; one bad file must not spam the log.
@@ -52,6 +65,9 @@ def load_image(
             # Except a decompression bomb: Pillow only warns up to twice MAX_IMAGE_PIXELS.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
+                if max_pixels is not None and image.size[0] * image.size[1] > max_pixels:
+                    raise ImageError(f"{name} has {image.size[0]} x {image.size[1]} pixels, more than the "
+                                     f"{max_pixels:,} allowed; send a smaller image")
                 if draft_size is not None and image.format == "JPEG":
                     scale = min(image.size) / draft_size
                     if scale >= 2:
@@ -60,15 +76,15 @@ def load_image(
                 upright = ImageOps.exif_transpose(image)
                 eight = _to_8bit(upright)
                 return eight.convert(mode) if mode is not None else eight.copy()
+    except ImageError:
+        raise
     # Pillow's decoders raise many types for damaged input (OSError, SyntaxError,
     # ValueError, DecompressionBombError, ...); every one of them means "not a usable image".
     except Exception as e:  # noqa: BLE001
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, UnidentifiedImageError):  # its message names the in-memory buffer, not the file
             reason = "not a format Pillow reads"
-        raise ImageError(
-            f"cannot decode '{path}' as an image ({reason}); delete or replace the file"
-        ) from None
+        raise ImageError(f"cannot decode {name} as an image ({reason}); {advice}") from None
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
