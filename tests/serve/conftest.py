@@ -3,6 +3,8 @@ Explorer and an in-process client of the app."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,23 @@ def client(explorer):
 
     with TestClient(create_app(explorer, allowed_hosts=("testserver",)), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def address(explorer):
+    """The LeNet-5 explorer on uvicorn, on a free loopback port, in a thread: its base URL."""
+    import uvicorn
+
+    from cnnkit.serve.app import create_app
+    from cnnkit.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(explorer), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()

@@ -6,22 +6,14 @@ Screenshots go to test-artifacts/serve/ (or $CNNKIT_ARTIFACTS), to be looked at.
 
 from __future__ import annotations
 
-import io
 import os
-import threading
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-import uvicorn
 from PIL import Image
 
 from cnnkit.explain import activations
-from cnnkit.serve.app import create_app
-from cnnkit.serve.encoding import decode_pixels
-from cnnkit.serve.server import bind
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -29,20 +21,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = Path(os.environ.get("CNNKIT_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")) / "serve"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def address(explorer):
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(explorer), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,36 +7,18 @@ import asyncio
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 
-from cnnkit.serve.app import create_app
-from cnnkit.serve.server import bind, is_loopback
+from cnnkit.serve.server import is_loopback
 
 
-@pytest.fixture
-def live(explorer):
-    """The LeNet-5 explorer on uvicorn, on a free loopback port, in a thread."""
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(explorer), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
-
-
-def test_200_concurrent_predictions_all_succeed(live, explorer):
+def test_200_concurrent_predictions_all_succeed(address, explorer):
     async def load() -> list[tuple[int, float, int]]:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=live, limits=limits, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=address, limits=limits, timeout=120) as client:
             async def one(k: int) -> tuple[int, float, int]:
                 start = time.perf_counter()
                 response = await client.post("/api/predict", json={"input": {"sample": k % 24}})

@@ -102,7 +102,11 @@ class PlaygroundBody(_Body):
 
 # ---- the application --------------------------------------------------------------------------
 def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAPI:
-    """The explorer's routes over ``explorer``; ``allowed_hosts`` None accepts any Host header."""
+    """The explorer's routes over ``explorer``; ``allowed_hosts`` None accepts any Host header.
+
+    Routes answer ``JSONResponse`` themselves: FastAPI's own encoding would first walk every
+    number of the feature maps through ``jsonable_encoder``.
+    """
     app = FastAPI(title="cnnkit explorer", docs_url=None, redoc_url=None, openapi_url=None)
     page = {name: resources.files("cnnkit.serve").joinpath("static", name).read_bytes() for name in _STATIC}
     _handle_errors(app)
@@ -118,54 +122,54 @@ def create_app(explorer: Explorer, *, allowed_hosts: tuple[str, ...] | None = LO
         return Response(page[name], media_type=_STATIC[name], headers=_SECURITY_HEADERS)
 
     @app.get("/api/model")
-    def model() -> dict[str, Any]:
-        return explorer.model_json()
+    def model() -> JSONResponse:
+        return JSONResponse(explorer.model_json())
 
     @app.get("/api/samples")
-    def samples() -> dict[str, Any]:
-        return {"samples": explorer.sample_list()}
+    def samples() -> JSONResponse:
+        return JSONResponse({"samples": explorer.sample_list()})
 
     @app.get("/api/samples/{index}")
-    def sample(index: int) -> dict[str, Any]:
-        return explorer.sample(index)
+    def sample(index: int) -> JSONResponse:
+        return JSONResponse(explorer.sample(index))
 
     @app.post("/api/upload")
-    async def upload(request: Request) -> dict[str, Any]:
+    async def upload(request: Request) -> JSONResponse:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind and not (kind.startswith("image/") or kind == "application/octet-stream"):
             raise HTTPException(415, f"an upload is an image file's bytes (image/png, image/jpeg, ...), not {kind}")
         data = await request.body()
         if not data:
             raise HTTPException(400, "the upload is empty; send the image file's bytes as the request body")
-        return await run_in_threadpool(explorer.upload, data)
+        return JSONResponse(await run_in_threadpool(explorer.upload, data))
 
     @app.post("/api/predict")
-    def predict(body: PredictBody) -> dict[str, Any]:
-        return explorer.predict(body.input.source(), body.page)
+    def predict(body: PredictBody) -> JSONResponse:
+        return JSONResponse(explorer.predict(body.input.source(), body.page))
 
     @app.post("/api/maps")
-    def maps(body: MapsBody) -> dict[str, Any]:
-        return explorer.maps(body.input.source(), body.layer, body.page)
+    def maps(body: MapsBody) -> JSONResponse:
+        return JSONResponse(explorer.maps(body.input.source(), body.layer, body.page))
 
     @app.post("/api/unit")
-    def unit(body: UnitBody) -> dict[str, Any]:
-        return explorer.unit(body.input.source(), body.layer, body.channel, body.y, body.x)
+    def unit(body: UnitBody) -> JSONResponse:
+        return JSONResponse(explorer.unit(body.input.source(), body.layer, body.channel, body.y, body.x))
 
     @app.post("/api/explain")
-    def explain(body: ExplainBody) -> dict[str, Any]:
-        return explorer.explain(body.input.source(), body.method, body.target)
+    def explain(body: ExplainBody) -> JSONResponse:
+        return JSONResponse(explorer.explain(body.input.source(), body.method, body.target))
 
     @app.post("/api/maximize")
-    def maximize(body: MaximizeBody) -> dict[str, Any]:
-        return explorer.maximize(body.layer, body.channel, body.steps)
+    def maximize(body: MaximizeBody) -> JSONResponse:
+        return JSONResponse(explorer.maximize(body.layer, body.channel, body.steps))
 
     @app.post("/api/attack")
-    def attack(body: AttackBody) -> dict[str, Any]:
-        return explorer.attack(body.input.source(), body.method, body.eps, body.steps)
+    def attack(body: AttackBody) -> JSONResponse:
+        return JSONResponse(explorer.attack(body.input.source(), body.method, body.eps, body.steps))
 
     @app.post("/api/playground")
-    def convolution(body: PlaygroundBody) -> dict[str, Any]:
-        return playground(body.size, body.kernel, body.padding, body.stride, body.dilation, body.image)
+    def convolution(body: PlaygroundBody) -> JSONResponse:
+        return JSONResponse(playground(body.size, body.kernel, body.padding, body.stride, body.dilation, body.image))
 
     app.add_middleware(Guard, limits={"/api/upload": MAX_UPLOAD_BYTES}, default=MAX_JSON_BYTES,
                        hosts=allowed_hosts)

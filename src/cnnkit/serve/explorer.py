@@ -49,9 +49,9 @@ class Explorer:
         self.shape = (self.info.in_chans, self.info.input_size, self.info.input_size)
         try:
             self.layers = layer_graph(self.model, self.info.input_size, self.info.in_chans)
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, CnnkitError) as err:
             raise ConfigError(f"cnnkit serve shows networks that take (C, H, W) images; this {self.info.task} "
-                              f"model does not run on one ({str(err).splitlines()[0]})") from None
+                              f"model does not run on one ({str(err).splitlines()[0][:200]})") from None
         self.by_id = {layer.id: layer for layer in self.layers}
         self.mapped = [layer for layer in self.layers if len(layer.shape) in (1, 3)]
         self.activation_after = self._activations_after()
