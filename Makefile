@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/checkpoint_overhead.py
 	$(BIN)/python benchmarks/ops_speed.py
 	$(BIN)/python benchmarks/explain_ascent_speed.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -8,8 +8,10 @@ released, and explain and attacks leave the model as they found it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -38,10 +40,36 @@ _PHOTOS = ("camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon"
 Hook = Callable[[Tensor, Tensor], None]  # (the module's input, its output), batch of one
 
 
+def on_model_thread(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the method on the explorer's one model thread, whichever thread calls it.
+
+    Measured on 2 cores: a forward pass from a second thread, once another thread has run
+    torch's parallel kernels, took twice as long (two OpenMP teams on two cores). So all of a
+    model's work, its opening included, happens on one thread, and requests queue for it.
+    """
+    @functools.wraps(method)
+    def call(self: Explorer, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith(self._thread_name):
+            return method(self, *args, **kwargs)
+        return self._worker.submit(method, self, *args, **kwargs).result()
+
+    return call
+
+
 class Explorer:
     """A run opened for the explorer: its layers as the page draws them and the answers to its requests."""
 
-    def __init__(self, run: Run, *, samples: int = 24, page_size: int = 16) -> None:
+    def __init__(self, run: Run | Callable[[], Run], *, samples: int = 24, page_size: int = 16) -> None:
+        """``run`` is an opened run, or a function that opens one: it is then called on the model
+        thread (loading weights on another thread once slowed every later forward pass 2x)."""
+        self._thread_name = f"cnnkit-model-{id(self)}"
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
+        self._open(run, samples, page_size)
+
+    @on_model_thread
+    def _open(self, run: Run | Callable[[], Run], samples: int, page_size: int) -> None:
+        if callable(run):
+            run = run()
         self.run, self.info, self.page_size = run, run.info, page_size
         self.model = run.model.eval()
         self.network = network_of(self.model)
@@ -104,6 +132,7 @@ class Explorer:
             return decode_pixels(source["pixels"], self.shape)[None].to(self.device)
         raise ConfigError('input must be {"sample": <index>} or {"pixels": "<base64 of C x H x W uint8>"}')
 
+    @on_model_thread
     def predict(self, source: dict[str, Any], page: int = 0) -> dict[str, Any]:
         """Class probabilities and a page of every layer's feature maps (``POST /api/predict``)."""
         x = self.image(source)
@@ -114,6 +143,7 @@ class Explorer:
             logits = self.model(x)
         return {**self._classes(logits), "maps": [maps[layer.id] for layer in self.mapped if layer.id in maps]}
 
+    @on_model_thread
     def maps(self, source: dict[str, Any], layer_id: str, page: int) -> dict[str, Any]:
         """One page of one layer's channels (``POST /api/maps``)."""
         layer = self._mapped_layer(layer_id)
@@ -124,6 +154,7 @@ class Explorer:
             self.model(x)
         return maps[layer.id]
 
+    @on_model_thread
     def unit(self, source: dict[str, Any], layer_id: str, channel: int, y: int, x: int) -> dict[str, Any]:
         """One output unit's computation from the layer's own input (``POST /api/unit``)."""
         layer = self._mapped_layer(layer_id)
@@ -149,6 +180,7 @@ class Explorer:
                 "field": receptive_box(layer.field if spatial else None, y, x, self.info.input_size), **answer}
 
     # ---- explain and attack -------------------------------------------------------------------
+    @on_model_thread
     def explain(self, source: dict[str, Any], method: str, target: int | None) -> dict[str, Any]:
         """Saliency, Integrated Gradients or Grad-CAM for a class (``POST /api/explain``)."""
         from cnnkit.explain import gradcam, integrated_gradients, saliency
@@ -171,6 +203,7 @@ class Explorer:
                 raise ConfigError(f"unknown method {method!r}; use saliency, integrated_gradients or gradcam")
         return {"target": target, "method": method, "map": encode_map(method, heat, tuple(heat.shape), range(1))}
 
+    @on_model_thread
     def maximize(self, layer_id: str, channel: int, steps: int) -> dict[str, Any]:
         """The image that maximises one channel's mean activation (Erhan et al., 2009; ``POST /api/maximize``)."""
         from cnnkit.explain.synthesis.maximization import DEFAULT_MAXIMIZE, maximize, unit_activation
@@ -188,6 +221,7 @@ class Explorer:
                                     "pixels": encode_pixels(x[0]), "activation": value}
         return self._maximized[key]
 
+    @on_model_thread
     def attack(self, source: dict[str, Any], method: str, eps: float, steps: int) -> dict[str, Any]:
         """FGSM or PGD at radius eps against the model's own prediction (``POST /api/attack``)."""
         from cnnkit.attacks import FGSM, PGD

@@ -58,7 +58,7 @@ def serve_explorer(source: str, *, host: str = "127.0.0.1", port: int = 8765, op
 
     sock = bind(host, port)
     try:
-        explorer = Explorer(open_model(source, device=resolve_device(device)))
+        explorer = Explorer(lambda: open_model(source, device=resolve_device(device)))
         loopback = is_loopback(host)
         app = create_app(explorer, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
         bound = sock.getsockname()[1]
