@@ -33,9 +33,11 @@ def test_swapped_lenet_keeps_its_state_dict_and_outputs_and_gradients() -> None:
 
 
 def test_lenet5_trains_on_the_reference_ops_as_on_the_native_ones(tmp_path) -> None:
-    # Like with like: in float32 the two differ only in rounding, so their training curves agree
-    # to a few digits for several epochs (under bf16 autocast the rounding of the two differs by
-    # ~1e-3 per step and the curves part after one epoch, so amp is off on every CPU).
+    # Like with like: in float32 the two differ only in rounding (under bf16 autocast by ~1e-3 per
+    # step, so amp is off on every CPU). Training amplifies rounding: on an Intel Xeon (AMX) the
+    # curves agreed to 4e-7 after two epochs, then parted by 1.7e-3 after three and 2% after four,
+    # as the loss fell fastest. So the first two epochs must agree to a few digits, and the later
+    # ones only as two runs of one recipe do.
     common = dict(model="lenet5", data="digits", epochs=4, batch_size=32, lr=0.1, threads=2, out=str(tmp_path),
                   amp="off")
     runs = [fit(TrainConfig(**common, name=name, reference_ops=swap), progress=False).run_dir
@@ -43,7 +45,10 @@ def test_lenet5_trains_on_the_reference_ops_as_on_the_native_ones(tmp_path) -> N
     native, reference = ([json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
                          for run in runs)
     assert len(native) == len(reference) == 4
-    for a, b in zip(native, reference):
-        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3), a["epoch"]
-        assert abs(b["test_acc"] - a["test_acc"]) <= 2 / 359, a["epoch"]   # at most 2 of 359 test digits
+    for a, b in zip(native[:2], reference[:2]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4), a["epoch"]
+        assert abs(b["test_acc"] - a["test_acc"]) <= 1 / 359, a["epoch"]   # at most 1 of 359 test digits
+    for a, b in zip(native[2:], reference[2:]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.1), a["epoch"]
+        assert abs(b["test_acc"] - a["test_acc"]) <= 6 / 359, a["epoch"]
     assert native[-1]["train_loss"] < 0.5 * native[0]["train_loss"] and reference[-1]["test_acc"] > 0.8
