@@ -96,3 +96,41 @@ def test_the_summary_line_states_both_counts(capsys: pytest.CaptureFixture[str])
     assert last.startswith("3x224x224: 13,004,888 parameters (6,624,904 without aux1, aux2: not run in evaluation")
     main(["summary", "resnet18"])
     assert "11,689,512 parameters, 1,814,073,344 multiply-adds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "size"), [("lenet5", 28), ("alexnet", 64), ("resnet18", 32)])
+def test_weight_sharing_counts_equal_the_layers_they_stand_for(name: str, size: int) -> None:
+    """Each convolution's 'unshared' count is the weight of a real LocallyConnected2d between the same
+    shapes and its 'dense' count that of an nn.Linear; the first is also the layer's MACs (each
+    unshared weight is used once)."""
+    from cnnkit.layers import LocallyConnected2d
+
+    model = create_model(name, input_size=size)
+    convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    seen: dict[str, tuple[torch.Size, torch.Size]] = {}
+    def record(name: str):  # a hook that returns None, so the output is left as it is
+        return lambda module, inputs, output: seen.__setitem__(name, (inputs[0].shape, output.shape))
+
+    handles = [m.register_forward_hook(record(n)) for n, m in convs.items()]
+    model.eval()(torch.zeros(1, model_in_chans(model), size, size))
+    for handle in handles:
+        handle.remove()
+    result = summary(model, size)
+    rows = {row.name: row for row in result.rows if row.sharing is not None}
+    assert set(rows) == set(convs)
+    for layer_name, conv in list(convs.items())[:4]:  # building the unshared layers costs memory; four suffice
+        x_shape, y_shape = seen[layer_name]
+        if conv.groups != 1:
+            continue
+        local = LocallyConnected2d(conv.in_channels, conv.out_channels, tuple(x_shape[2:]), conv.kernel_size,
+                                   conv.stride, conv.padding, bias=False)
+        assert tuple(local.output_size) == tuple(y_shape[2:])
+        assert rows[layer_name].sharing.local == local.weight.numel() == rows[layer_name].macs
+        dense = nn.Linear(x_shape[1:].numel(), y_shape[1:].numel(), bias=False, device="meta")
+        assert rows[layer_name].sharing.dense == dense.weight.numel()
+        assert rows[layer_name].sharing.shared == conv.weight.numel()
+    assert result.sharing.shared == sum(m.weight.numel() for m in convs.values())
+
+
+def model_in_chans(model: nn.Module) -> int:
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels

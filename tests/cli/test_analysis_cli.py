@@ -17,6 +17,18 @@ def test_summary_takes_input_and_classes(run_cli, capsys) -> None:
     assert "lenet5 on 1x32x32" in out and "MMACs" in out and "2,210" in out  # fc 84 -> 26: 84 * 26 + 26
 
 
+def test_summary_counts_weight_sharing_by_hand(run_cli, capsys) -> None:
+    code, out, err = run_cli(["summary", "lenet5"], capsys)
+    assert code == 0, err
+    # conv1: 1 -> 6 channels, 5x5, 28x28 out ('same'); conv2: 6 -> 16, 5x5, 14x14 in, 10x10 out
+    shared = 6 * 1 * 25 + 16 * 6 * 25
+    local = 6 * 1 * 25 * 28 * 28 + 16 * 6 * 25 * 10 * 10
+    dense = (1 * 28 * 28) * (6 * 28 * 28) + (6 * 14 * 14) * (16 * 10 * 10)
+    line = " ".join(out.split())
+    assert (f"the 2 convolutions hold {shared:,} weights (biases aside); locally connected they would need "
+            f"{local:,} ({local / shared:,.0f}x), fully connected {dense:,}") in line
+
+
 def test_rf_names_the_layer_that_covers_an_object(run_cli, capsys) -> None:
     code, out, err = run_cli(["rf", "lenet5", "--object-size", "12"], capsys)
     assert code == 0, err

@@ -16,10 +16,18 @@ only training uses: GoogLeNet's auxiliary classifiers hold 13,004,888 - 6,624,90
 and no MACs, and the published 6.6 million excludes them. A module counts as run if it was
 called; a parameter read directly by another module's forward (weight tying) is counted with
 the module that owns it.
+
+Weight sharing counted (the lecture's argument for convolution): beside each convolution the
+summary gives the weights it holds (C_out * C_in / groups * k^d, one kernel bank slid over the
+whole map), the weights a locally connected layer between the same input and output would need
+(one kernel bank per output position: H_out * W_out times as many) and those of a fully
+connected layer (every input element to every output element: in_elements * out_elements).
+Biases are left out of all three, so the ratios are those of the weights alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +39,7 @@ from cnnkit.analysis.shapes import input_shape
 from cnnkit.analysis.fields import Field, trace_fields
 from cnnkit.errors import ConfigError
 
-__all__ = ["Summary", "SummaryRow", "summary"]
+__all__ = ["Summary", "SummaryRow", "WeightSharing", "summary"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,17 @@ class SummaryRow:
     parameters: int        # counted at the first call only
     macs: int              # multiply-adds per sample
     field: Field | None    # receptive field of the output; None where the tracker lost it
+    sharing: WeightSharing | None = None  # convolutions only: shared / locally connected / dense weights
+
+
+@dataclass(frozen=True)
+class WeightSharing:
+    """A convolution's weights against an unshared (locally connected) and a fully connected layer
+    between the same input and output shapes; biases excluded."""
+
+    shared: int   # C_out * C_in / groups * prod(kernel): the kernel bank, reused at every position
+    local: int    # shared * prod(output spatial size): a kernel bank per output position
+    dense: int    # prod(input shape) * prod(output shape): every input element to every output element
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,15 @@ class Summary:
     @property
     def gmacs(self) -> float:
         return self.macs / 1e9
+
+    @property
+    def sharing(self) -> WeightSharing | None:
+        """Totals over the convolutions' first calls (None for a network without convolutions)."""
+        counted = [row.sharing for row in self.rows if row.sharing is not None]
+        if not counted:
+            return None
+        return WeightSharing(shared=sum(s.shared for s in counted), local=sum(s.local for s in counted),
+                             dense=sum(s.dense for s in counted))
 
 
 def summary(
@@ -83,11 +111,12 @@ def summary(
     calls: dict[str, int] = {}
     before: dict[nn.Module, list[int]] = {}
     rows: list[tuple[str, str, tuple[int, ...], int, int]] = []
+    sharing: dict[str, WeightSharing] = {}
 
     def pre_hook(module: nn.Module, _inputs: object) -> None:
         before.setdefault(module, []).append(counter.get_total_flops())
 
-    def hook(module: nn.Module, _inputs: object, output: object) -> None:
+    def hook(module: nn.Module, inputs: tuple, output: object) -> None:  # type: ignore[type-arg]
         flops = counter.get_total_flops() - before[module].pop()
         first = output[0] if isinstance(output, (tuple, list)) else output
         if not isinstance(first, torch.Tensor):
@@ -97,6 +126,8 @@ def summary(
         label = name if calls[name] == 1 else f"{name}#{calls[name]}"
         params = sum(p.numel() for p in module.parameters(recurse=False)) if calls[name] == 1 else 0
         rows.append((label, type(module).__name__, tuple(first.shape), params, flops // 2 // batch))
+        if calls[name] == 1 and isinstance(module, nn.modules.conv._ConvNd) and not module.transposed and inputs:
+            sharing[label] = _weight_sharing(module, tuple(inputs[0].shape[1:]), tuple(first.shape[1:]))
 
     ran: set[nn.Module] = set()
     leaves = [m for m in model.modules() if not list(m.children())]
@@ -121,13 +152,20 @@ def summary(
     return Summary(
         input_shape=shape,
         batch=batch,
-        rows=tuple(SummaryRow(*row, field=fields.get(row[0])) for row in rows),
+        rows=tuple(SummaryRow(*row, field=fields.get(row[0]), sharing=sharing.get(row[0])) for row in rows),
         parameters=sum(p.numel() for p in model.parameters()),
         trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
         macs=counter.get_total_flops() // 2 // batch,
         eval_parameters=sum(used.values()),
         not_run=_not_run(model, ran),
     )
+
+
+def _weight_sharing(conv: nn.modules.conv._ConvNd, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> WeightSharing:
+    """Shared, locally connected and fully connected weight counts for one convolution's (C, *spatial) shapes."""
+    shared = conv.weight.numel()  # C_out * C_in / groups * prod(kernel)
+    positions = math.prod(y_shape[1:])
+    return WeightSharing(shared=shared, local=shared * positions, dense=math.prod(x_shape) * math.prod(y_shape))
 
 
 def _not_run(model: nn.Module, ran: set[nn.Module]) -> tuple[str, ...]:

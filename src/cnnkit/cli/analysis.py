@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -20,6 +21,17 @@ Examples:
   cnnkit rf lenet5 --object-size 20            which layer first sees a whole 20-pixel object
 """
 
+SHIFT_EXAMPLES = """
+\b
+Examples:
+  cnnkit analysis shift runs/NAME                  consistency and accuracy under every shift of up to 4 px
+  cnnkit analysis shift runs/LENET runs/RESNET --max-shift 6 --out shift-compare
+  cnnkit analysis shift lenet5 --data digits       an untrained network: how invariant is the architecture alone?
+"""
+
+analysis_app = typer.Typer(help="Measure what a network does: shift invariance.", no_args_is_help=True,
+                           rich_markup_mode=None)
+
 _INPUT_HELP = "C x H x W, H x W or H (default: the model's own input, e.g. 3x224x224)."
 
 
@@ -28,6 +40,10 @@ def register(app: typer.Typer) -> None:
                 + SUMMARY_EXAMPLES)(summary)
     app.command("rf", help="Receptive field size, jump (effective stride) and start of every layer.\n"
                 + RF_EXAMPLES)(rf)
+    app.add_typer(analysis_app, name="analysis")
+    analysis_app.command("shift", help="Prediction consistency and accuracy under every translation of up to N "
+                         "pixels, circular and zero-padded (Azulay & Weiss 2019; Zhang 2019), for one model or "
+                         "several side by side; writes a table, a figure and JSON.\n" + SHIFT_EXAMPLES)(shift)
 
 
 def _build(name: str, input_text: Optional[str], classes: Optional[int]):  # type: ignore[no-untyped-def]
@@ -72,16 +88,31 @@ def summary(
 
     network, size = _build(model, input, classes)
     result = summarise(network, size)
-    table = Table("layer", "type", "output", "parameters", "MACs", "receptive field")
+    table = Table("layer", "type", "output", "parameters", "MACs", "receptive field", "unshared", "dense",
+                  caption="unshared, dense: the weights a locally connected or a fully connected layer between "
+                          "the convolution's input and output would need (biases aside)")
     for row in result.rows:
         field = "" if row.field is None else _side(row.field.r) + (" (all)" if row.field.is_global else "")
+        local, dense = ("", "") if row.sharing is None else (f"{row.sharing.local:,}", f"{row.sharing.dense:,}")
         table.add_row(row.name, row.type, "x".join(map(str, row.output_shape[1:])),
-                      f"{row.parameters:,}" if row.parameters else "", f"{row.macs:,}" if row.macs else "", field)
+                      f"{row.parameters:,}" if row.parameters else "", f"{row.macs:,}" if row.macs else "", field,
+                      local, dense)
     console = Console()
     console.print(table)
     scaled = f"{result.gmacs:.2f} GMACs" if result.macs >= 10**7 else f"{result.macs / 1e6:.2f} MMACs"
     console.print(f"{model} on {'x'.join(map(str, size))}: {_parameters(result)}, "
                   f"{result.macs:,} multiply-adds = {scaled} per image", soft_wrap=True)
+    if result.sharing is not None:
+        console.print(_sharing_line(result), soft_wrap=True)
+
+
+def _sharing_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The lecture's weight-sharing argument in numbers: the convolutions' weights, unshared and dense."""
+    s, count = result.sharing, sum(1 for row in result.rows if row.sharing is not None)
+    plural = "s" if count != 1 else ""
+    return (f"weight sharing: the {count} convolution{plural} hold {s.shared:,} weights (biases aside); "
+            f"locally connected they would need {s.local:,} ({s.local / s.shared:,.0f}x), "
+            f"fully connected {s.dense:,} ({s.dense / s.shared:,.0f}x)")
 
 
 def _parameters(result) -> str:  # type: ignore[no-untyped-def]
@@ -134,3 +165,85 @@ def rf(
         console.print(f"a {object_size}-pixel object is first covered by {first.name} (r = {first.r}, local "
                       f"layer {index} of {len(local)}); the last local layer sees {last.r} pixels: the "
                       f"network is deep enough.", soft_wrap=True)
+
+
+def shift(
+    sources: list[str] = typer.Argument(..., help="Run directories (runs/NAME) or registered model names, compared "
+                                        "on the same test images."),
+    max_shift: int = typer.Option(4, "--max-shift", help="Largest shift in pixels along each axis: every (dy, dx) "
+                                  "with |dy|, |dx| <= N is measured."),
+    mode: str = typer.Option("both", "--mode", help="circular, zeros or both."),
+    count: int = typer.Option(500, "--count", help="Test images (a seeded random choice)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset to draw images from (default: the first run's own)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory holding the dataset's files."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the choice of images)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: RUN/analysis/shift, or "
+                                       "analysis/MODEL/shift; analysis/shift for several models)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnnkit.analysis.shift import SHIFT_MODES
+    from cnnkit.attacks.base import check_count
+    from cnnkit.cli._common import open_source
+    from cnnkit.errors import ConfigError
+    from cnnkit.progress import ProgressBar
+    from cnnkit.reports.pages import OutputFolder
+    from cnnkit.reports.shift import ShiftStudy, write_shift
+    from cnnkit.runs.datasets import sample_images
+    from cnnkit.schema import MAX_SEED
+
+    modes = SHIFT_MODES if mode == "both" else (mode,)
+    if mode != "both" and mode not in SHIFT_MODES:
+        raise ConfigError(f"--mode must be circular, zeros or both, got {mode!r}")
+    check_count(max_shift, "--max-shift", low=0, high=64)
+    check_count(count, "--count", high=100_000)
+    check_count(seed, "--seed", low=0, high=MAX_SEED)
+    if len(set(sources)) != len(sources):
+        raise ConfigError("a model is named twice; name each once")
+    first = open_source(sources[0], device, classifier="analysis shift")
+    runs = [first] + [_open_like(source, first, device) for source in sources[1:]]
+    data = data or first.info.dataset
+    x, y = sample_images(first, count, data=data, data_dir=data_dir, seed=seed)
+    studies = []
+    for source, run in zip(sources, runs):
+        if (run.info.in_chans, run.info.input_size, len(run.info.classes)) != (
+                first.info.in_chans, first.info.input_size, len(first.info.classes)):
+            raise ConfigError(f"{source} takes {run.info.in_chans}x{run.info.input_size}x{run.info.input_size} images "
+                              f"into {len(run.info.classes)} classes, unlike {sources[0]}; compare models of one dataset")
+        studies.append(ShiftStudy(label=_label(source), run=run, x=x, y=y))
+    if out is None and len(runs) > 1:
+        out = Path("analysis") / "shift"
+    output = OutputFolder(first, _label(sources[0]), "shift", out, group="analysis")
+    with ProgressBar("shift", unit="shifts", enabled=not quiet) as bar:
+        rows = write_shift(output, studies, max_shift=max_shift, modes=modes, progress=bar.update)
+    table = Table(*rows[0])
+    for row in rows[1:]:
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    console.print("accuracy: unshifted; mean, worst: over the shifts; consistency: two shifts agree (Zhang 2019); "
+                  "stable: same class at every shift; flips: a 1-px step changes the class; jagged: mean change of "
+                  "the true class's probability per 1-px step (Azulay & Weiss 2019)", soft_wrap=True)
+    console.print(f"{len(x)} {data} test images, every shift up to {max_shift} px; wrote {output.page}", soft_wrap=True)
+
+
+def _open_like(source: str, first, device: str):  # type: ignore[no-untyped-def]
+    """A run as it is, or a registered name built for the first model's images and classes, so the two compare."""
+    from cnnkit.device import resolve_device
+    from cnnkit.runs.opening import open_model, require_classifier
+
+    if Path(source).is_dir():
+        run = open_model(source, device=resolve_device(device))
+    else:
+        info = first.info
+        run = open_model(source, device=resolve_device(device), num_classes=len(info.classes), in_chans=info.in_chans,
+                         input_size=info.input_size)
+    return require_classifier(run, source, "analysis shift")
+
+
+def _label(source: str) -> str:
+    """A run directory's name, or the registered name."""
+    return Path(source).name or source
