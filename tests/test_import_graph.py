@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cnnkit"
 # train), so runs comes first here; reports (the pages explain and attack write, the issue's
 # "reports" stage) stands after viz, whose figures it gathers.
 ORDER = ["errors", "_lazy", "atomic", "files", "schema", "progress", "modes", "device", "ops", "layers", "models", "data",
-         "runs", "train", "analysis", "explain", "attacks", "apps", "weights", "viz", "reports", "serve", "interop", "cli",
+         "runs", "train", "analysis", "explain", "attacks", "apps", "weights", "viz", "reports", "serve", "interop", "lecture", "cli",
          "__main__"]
 # Arrows against the order that stay, each for a reason (see docs/architecture.md):
 ALLOWED_UPWARD = {

@@ -21,6 +21,7 @@ from cnnkit.cli import (
     export,
     flow,
     import_weights,
+    lecture,
     models,
     ops,
     predict,
@@ -55,7 +56,7 @@ def _root(
 
 
 for group in (train, evaluate, predict, report, export, models, import_weights, ops, analysis, explain, attack,
-              serve, sr, flow, detect, voxels):
+              serve, sr, flow, detect, voxels, lecture):
     group.register(app)
 
 
