@@ -1,12 +1,13 @@
 # cnnkit: `make demo` trains LeNet-5 on Fashion-MNIST from a fresh clone; `make test` runs the suite.
-# Both create the virtual environment .venv with the pinned dependencies of constraints.txt first.
+# `make docs` builds the documentation site into build/site/.
+# All of them create the virtual environment .venv with the pinned dependencies of constraints.txt first.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install data bench clean
+.PHONY: demo test install data docs bench clean
 
 demo: install data
 	$(BIN)/cnnkit train --model lenet5 --data fashion-mnist
@@ -19,8 +20,14 @@ install: $(STAMP)
 # Re-install only when the declared or pinned dependencies change.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,docs]"
 	touch $(STAMP)
+
+# The documentation site, offline, into build/site/ (open build/site/index.html): the lecture's
+# figures first (build/lecture/, which docs/hooks.py reads), then MkDocs, whose tutorials run as it builds.
+docs: install
+	$(BIN)/cnnkit lecture --out build/lecture
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --config-file mkdocs.yml
 
 # Fashion-MNIST: Debian's package when we are root on Debian, otherwise cnnkit downloads it
 # (with SHA-256 verification) on first use.
