@@ -130,3 +130,17 @@ def test_the_command_merges_lists_and_refuses(run_cli, capsys, tmp_path: Path) -
     assert code == 0 and stdout.split("\n")[0].split()[1] == "sobel" and "physical" in stdout.split("\n")[-2]
     code, _, err = run_cli(["lecture", "--only", "sobell"], capsys)
     assert code == 2 and "did you mean 'sobel'" in err and "Traceback" not in err
+
+
+def test_the_command_never_writes_over_a_folder_of_the_users(run_cli, capsys, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("<html>my page</html>")
+    code, _, err = run_cli(["lecture", "--only", "architectures", "--out", str(mine), "-q"], capsys)
+    assert code == 2 and "did not write" in err and "Traceback" not in err
+    assert (mine / "index.html").read_text() == "<html>my page</html>" and sorted(p.name for p in mine.iterdir()) == [
+        "index.html"]
+    code, _, err = run_cli(["lecture", "--only", "architectures", "--out", str(mine / "index.html"), "-q"], capsys)
+    assert code == 2 and "is a file" in err
+    code, _, err = run_cli(["lecture", "--epochs", "0", "--out", str(tmp_path / "new")], capsys)
+    assert code == 2 and "--epochs" in err and not (tmp_path / "new").exists()

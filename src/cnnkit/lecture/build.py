@@ -31,6 +31,7 @@ def build_lecture(out: str | Path, *, only: list[str] | None = None, data: str =
 
     chosen = select_figures(only)
     out = Path(out)
+    _check_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -52,6 +53,20 @@ def build_lecture(out: str | Path, *, only: list[str] | None = None, data: str =
     write_json(out / LECTURE_FILE, lecture)
     _write_index(out, lecture)
     return lecture
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse a file, or a folder of the user's own whose files the figures would overwrite."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; choose a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    page = out / "index.html"
+    ours = (out / LECTURE_FILE).is_file() and page.is_file() and \
+        b'<meta name="generator" content="cnnkit' in page.read_bytes()[:4096]
+    if not ours:
+        raise OutputError(f"--out {out} holds files that cnnkit lecture did not write, which its figures could "
+                          "overwrite; choose a new or empty folder")
 
 
 def _previous(out: Path) -> dict[str, dict[str, Any]]:
