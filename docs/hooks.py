@@ -30,7 +30,9 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-LECTURE_PARTS = ("convolution", "cnns", "visualisation", "adversarial")
+from cnnkit.lecture.catalog import PARTS
+
+LECTURE_PARTS = tuple(PARTS)      # the lecture's parts, in order, as cnnkit lecture writes them
 MARKER = re.compile(r"^<!-- lecture-figures: ([a-z-]+) -->[ \t]*$", re.MULTILINE)
 INFO_MARKER = "<!-- lecture-info -->"
 FIGURE_KEYS = ("name", "title", "caption", "image")   # of each figure in lecture.json; "numbers" is optional

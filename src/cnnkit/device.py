@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -25,8 +26,10 @@ def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; asking for cuda without a GPU raises."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' (--device cuda) asked for, but PyTorch sees no CUDA GPU; use device='cpu'")
+    if not isinstance(name, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N (--device), got {shown(name)}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device='{name}' (--device {name}) asked for, but PyTorch sees no CUDA GPU; use device='cpu'")
     return torch.device(name)
 
 

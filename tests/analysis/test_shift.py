@@ -97,7 +97,7 @@ def test_an_invariant_network_is_found_invariant_and_a_subsampling_one_is_not() 
 
 def test_bad_arguments_are_config_errors() -> None:
     model, x, y = _CircularGlobalPool(), torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
-    with pytest.raises(ConfigError, match="max_shift must be an integer from 0 to 7"):
+    with pytest.raises(ConfigError, match="max_shift must be an integer from 1 to 7"):
         shift_consistency(model, x, y, max_shift=8)
     with pytest.raises(ConfigError, match="shift mode must be one of circular, zeros"):
         shift_consistency(model, x, y, mode="reflect")
@@ -121,6 +121,7 @@ def test_the_command_compares_a_run_with_a_registered_model(digits_run, run_cli,
 @pytest.mark.parametrize(("args", "message"), [
     (["--mode", "reflect"], "--mode must be circular, zeros or both"),
     (["--max-shift", "-1"], "--max-shift"),
+    (["--max-shift", "0"], "--max-shift"),
     (["--count", "0"], "--count"),
 ])
 def test_the_command_refuses_bad_flags_in_one_line(digits_run, run_cli, capsys, args, message) -> None:

@@ -142,5 +142,14 @@ def test_the_command_never_writes_over_a_folder_of_the_users(run_cli, capsys, tm
         "index.html"]
     code, _, err = run_cli(["lecture", "--only", "architectures", "--out", str(mine / "index.html"), "-q"], capsys)
     assert code == 2 and "is a file" in err
-    code, _, err = run_cli(["lecture", "--epochs", "0", "--out", str(tmp_path / "new")], capsys)
-    assert code == 2 and "--epochs" in err and not (tmp_path / "new").exists()
+    interrupted = tmp_path / "interrupted"  # what a run stopped before lecture.json leaves: it is taken up again
+    (interrupted / "_work").mkdir(parents=True)
+    (interrupted / "sobel.png").write_bytes(b"")
+    (interrupted / ".borders.png.a1b2.tmp").write_bytes(b"")
+    code, _, err = run_cli(["lecture", "--only", "architectures", "--out", str(interrupted), "-q"], capsys)
+    assert code == 0, err
+    assert (interrupted / "architectures.png").is_file() and (interrupted / "lecture.json").is_file()
+    for args, message in ((["--epochs", "0"], "--epochs"), (["--data", "nope"], "no dataset 'nope'"),
+                          (["--device", "cudaa"], "device must be auto, cpu, cuda")):
+        code, _, err = run_cli(["lecture", *args, "--out", str(tmp_path / "new")], capsys)
+        assert code == 2 and message in err and "Traceback" not in err and not (tmp_path / "new").exists()

@@ -97,16 +97,14 @@ class ShiftResult:
     @property
     def flip_rate(self) -> float:
         """Azulay & Weiss (2019): probability that a one-pixel step (horizontal or vertical) changes the top-1 class."""
-        p = self.predictions
-        steps = torch.cat([(p[:, 1:, :] != p[:, :-1, :]).flatten(1), (p[:, :, 1:] != p[:, :, :-1]).flatten(1)], 1)
-        return float(steps.float().mean())
+        here, there = _one_pixel_steps(self.predictions)
+        return float((here != there).float().mean())
 
     @property
     def jaggedness(self) -> float:
         """Azulay & Weiss (2019): mean absolute change of the true class's probability over a one-pixel step."""
-        q = self.true_prob
-        steps = torch.cat([(q[:, 1:, :] - q[:, :-1, :]).abs().flatten(1), (q[:, :, 1:] - q[:, :, :-1]).abs().flatten(1)], 1)
-        return float(steps.mean())
+        here, there = _one_pixel_steps(self.true_prob)
+        return float((here - there).abs().mean())
 
     def summary(self) -> dict[str, Any]:
         """The scalar measures and the grids, as plain JSON values."""
@@ -122,6 +120,13 @@ class ShiftResult:
         }
 
 
+def _one_pixel_steps(grids: Tensor) -> tuple[Tensor, Tensor]:
+    """Both ends of every one-pixel step, down and right, in (n, S, S) grids: two (n, 2 S (S - 1)) tensors."""
+    here = torch.cat([grids[:, :-1, :].flatten(1), grids[:, :, :-1].flatten(1)], 1)
+    there = torch.cat([grids[:, 1:, :].flatten(1), grids[:, :, 1:].flatten(1)], 1)
+    return here, there
+
+
 @torch.no_grad()
 def shift_consistency(
     model: nn.Module, x: Tensor, y: Tensor, *, max_shift: int = 4, mode: str = "circular",
@@ -132,8 +137,8 @@ def shift_consistency(
         raise ConfigError(f"shift mode must be one of {', '.join(SHIFT_MODES)}, got {mode!r}")
     if x.dim() != 4 or y.shape != x.shape[:1]:
         raise ConfigError(f"x must be (N, C, H, W) with one label per image, got {tuple(x.shape)} and {tuple(y.shape)}")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 0 <= max_shift < min(x.shape[-2:]):
-        raise ConfigError(f"max_shift must be an integer from 0 to {min(x.shape[-2:]) - 1} pixels "
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or not 1 <= max_shift < min(x.shape[-2:]):
+        raise ConfigError(f"max_shift must be an integer from 1 to {min(x.shape[-2:]) - 1} pixels "
                           f"(less than the image side), got {max_shift!r}")
     shifts = tuple(range(-max_shift, max_shift + 1))
     count = len(shifts)

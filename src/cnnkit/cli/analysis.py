@@ -191,14 +191,14 @@ def shift(
     from cnnkit.errors import ConfigError
     from cnnkit.progress import ProgressBar
     from cnnkit.reports.pages import OutputFolder
-    from cnnkit.reports.shift import ShiftStudy, write_shift
+    from cnnkit.reports.shift import LEGEND, ShiftStudy, write_shift
     from cnnkit.runs.datasets import sample_images
     from cnnkit.schema import MAX_SEED
 
     modes = SHIFT_MODES if mode == "both" else (mode,)
     if mode != "both" and mode not in SHIFT_MODES:
         raise ConfigError(f"--mode must be circular, zeros or both, got {mode!r}")
-    check_count(max_shift, "--max-shift", low=0, high=64)
+    check_count(max_shift, "--max-shift", low=1, high=64)
     check_count(count, "--count", high=100_000)
     check_count(seed, "--seed", low=0, high=MAX_SEED)
     if len(set(sources)) != len(sources):
@@ -224,9 +224,7 @@ def shift(
         table.add_row(*row)
     console = Console()
     console.print(table)
-    console.print("accuracy: unshifted; mean, worst: over the shifts; consistency: two shifts agree (Zhang 2019); "
-                  "stable: same class at every shift; flips: a 1-px step changes the class; jagged: mean change of "
-                  "the true class's probability per 1-px step (Azulay & Weiss 2019)", soft_wrap=True)
+    console.print(LEGEND, soft_wrap=True)
     console.print(f"{len(x)} {data} test images, every shift up to {max_shift} px; wrote {output.page}", soft_wrap=True)
 
 

@@ -55,5 +55,6 @@ def lecture(
         lecture_json = build_lecture(out, only=names, data=data, data_dir=None if data_dir is None else str(data_dir),
                                      epochs=epochs, seed=seed, device=resolved, progress=bar.update)
     drawn = sum(len(part["figures"]) for part in lecture_json["parts"])
-    typer.echo(f"{len(chosen)} figure{'s' if len(chosen) != 1 else ''} drawn in {lecture_json['seconds']:.0f} s ({drawn} in the folder); "
+    plural = "s" if len(chosen) != 1 else ""
+    typer.echo(f"{len(chosen)} figure{plural} drawn in {lecture_json['seconds']:.0f} s ({drawn} in the folder); "
                f"open {(out / 'index.html').resolve()}")

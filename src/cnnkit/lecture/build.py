@@ -25,11 +25,14 @@ LECTURE_FILE = "lecture.json"
 
 def build_lecture(out: str | Path, *, only: list[str] | None = None, data: str = "fashion-mnist",
                   data_dir: str | None = None, epochs: int = 2, seed: int = 0, device: str = "cpu",
-                  progress: Progress | None = None, on_figure: Any = None) -> dict[str, Any]:
+                  progress: Progress | None = None) -> dict[str, Any]:
     """Draw the lecture's figures (all, or those in ``only``) into ``out``; returns lecture.json's content."""
     from cnnkit.reports.pages import write_json
 
+    from cnnkit.data import dataset_spec
+
     chosen = select_figures(only)
+    dataset_spec(data, data_dir=data_dir)  # an unknown dataset fails here, before anything is written
     out = Path(out)
     _check_folder(out)
     try:
@@ -45,8 +48,6 @@ def build_lecture(out: str | Path, *, only: list[str] | None = None, data: str =
         drawn[entry.name] = {"name": entry.name, "part": entry.part, "title": entry.title, "caption": figure.caption,
                              "image": f"{entry.name}.png", "numbers": figure.numbers,
                              "seconds": round(time.perf_counter() - began, 2)}
-        if on_figure is not None:
-            on_figure(drawn[entry.name])
         if progress is not None:
             progress(done + 1, len(chosen))
     lecture = _lecture(drawn, seconds=time.perf_counter() - started)
@@ -56,17 +57,22 @@ def build_lecture(out: str | Path, *, only: list[str] | None = None, data: str =
 
 
 def _check_folder(out: Path) -> None:
-    """Refuse a file, or a folder of the user's own whose files the figures would overwrite."""
+    """Refuse a file, or a folder holding anything but what ``cnnkit lecture`` writes (also when a run was
+    interrupted: its figures, _work/, lecture.json, cnnkit's index.html, an atomic write's temporary file)."""
+    from cnnkit.lecture.catalog import figures
+
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file; choose a folder")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir():
         return
-    page = out / "index.html"
-    ours = (out / LECTURE_FILE).is_file() and page.is_file() and \
-        b'<meta name="generator" content="cnnkit' in page.read_bytes()[:4096]
-    if not ours:
-        raise OutputError(f"--out {out} holds files that cnnkit lecture did not write, which its figures could "
-                          "overwrite; choose a new or empty folder")
+    ours = {"_work", LECTURE_FILE, "index.html"} | {f"{entry.name}.png" for entry in figures()}
+    for entry in out.iterdir():
+        name = entry.name
+        temporary = name.endswith(".tmp") and any(name.startswith(f".{own}.") for own in ours)  # atomic.py's names
+        page = name == "index.html" and b'<meta name="generator" content="cnnkit' not in entry.read_bytes()[:4096]
+        if (name not in ours and not temporary) or page:
+            raise OutputError(f"--out {out} holds files that cnnkit lecture did not write ({name}), which its "
+                              "figures could overwrite; choose a new or empty folder")
 
 
 def _previous(out: Path) -> dict[str, dict[str, Any]]:

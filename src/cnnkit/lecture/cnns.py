@@ -103,10 +103,10 @@ def receptive_field_growth(context: LectureContext, path: Path) -> Figure:
     measured, stated = [], []
     fig = new_figure(12.5, 3.6)
     axes = fig.subplots(1, 6)
-    panels = [(str(i), type(stack[i]).__name__) for i in (1, 2, 4, 5, 7, 8)]  # after each ReLU and each S_2
-    for ax, (name, kind) in zip(axes, panels):
+    for ax, index in zip(axes, (1, 2, 4, 5, 7, 8)):  # after each ReLU and each S_2
+        name = str(index)  # the layer's name in the Sequential, as the field tracker reports it
         x = torch.full((1, 1, size, size), 0.5, requires_grad=True)
-        out = stack[: int(name) + 1](x)  # (1, 4, h, w)
+        out = stack[: index + 1](x)  # (1, 4, h, w)
         h, w = out.shape[-2:]
         out[0, :, h // 2, w // 2].sum().backward()
         magnitude = x.grad[0, 0].abs().numpy()
@@ -119,8 +119,8 @@ def receptive_field_growth(context: LectureContext, path: Path) -> Figure:
         crop = slice(size // 2 - 9, size // 2 + 10)  # the central 19x19 pixels, where every field lies
         ax.imshow(np.sqrt(magnitude / magnitude.max())[crop, crop], cmap="Greys", vmin=0, vmax=1.2)  # sqrt: edges show
         ax.add_patch(_box(rows_hit.min() - crop.start, cols_hit.min() - crop.start, r))
-        label = "conv + bias + ReLU" if kind == "ReLU" else "then S_2"
-        ax.set_title(f"stage {int(name) // 3 + 1}: {label}\nr = {r}, jump = {rows[name].field.jump[0]:g}",
+        label = "conv + bias + ReLU" if isinstance(stack[index], nn.ReLU) else "then S_2"
+        ax.set_title(f"stage {index // 3 + 1}: {label}\nr = {r}, jump = {rows[name].field.jump[0]:g}",
                      fontsize=SMALL_FONT)
         ax.set_axis_off()
     save_figure(fig, path)

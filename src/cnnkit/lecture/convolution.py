@@ -27,6 +27,7 @@ from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.patches import Circle, Rectangle
 from torch import Tensor
 
+from cnnkit.analysis.shift import shift_image
 from cnnkit.lecture.catalog import Figure, lecture_figure
 from cnnkit.lecture.context import LectureContext
 from cnnkit.ops import filters
@@ -176,11 +177,6 @@ def lowpass(context: LectureContext, path: Path) -> Figure:
                                             "high_energy_gaussian": high["Gaussian σ=1.5"], "max_error": error})
 
 
-def _translate(x: Tensor, dy: int, dx: int) -> Tensor:
-    """Move an (H, W) image down by dy and right by dx, zeros coming in (content leaving is lost)."""
-    return F.pad(x, (dx, 0, dy, 0))[: x.shape[0], : x.shape[1]]
-
-
 def _circular(x: Tensor, w: Tensor) -> Tensor:
     """Circular convolution: wrap the image around, then a valid convolution, so no border breaks symmetry."""
     r = w.shape[0] // 2
@@ -217,8 +213,8 @@ def properties(context: LectureContext, path: Path) -> Figure:
     photo = context.photo(128)[0].to(_DOUBLE)  # (H, W)
     blur, (dy, dx) = filters.gaussian(2.0, dtype=_DOUBLE), (16, 24)
     r = blur.shape[0] // 2
-    shift_first = same(_translate(photo, dy, dx), blur)
-    blur_first = _translate(same(photo, blur), dy, dx)
+    shift_first = same(shift_image(photo, dy, dx, "zeros"), blur)
+    blur_first = shift_image(same(photo, blur), dy, dx, "zeros")
     interior = _max_error(shift_first[dy + r: -r, dx + r: -r], blur_first[dy + r: -r, dx + r: -r])
 
     fig = new_figure(12.5, 4.1)

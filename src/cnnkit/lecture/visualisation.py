@@ -17,6 +17,7 @@ __all__: list[str] = []
 @lecture_figure("visualisation", "maximisation", "Activation maximisation")
 def maximisation(context: LectureContext, path: Path) -> Figure:
     """The image that excites each of C3's 16 channels most (Erhan et al., 2009), with L2 and TV regularisers."""
+    from cnnkit.explain.layers import activations
     from cnnkit.explain.synthesis import AscentConfig, maximize
     from cnnkit.explain.synthesis.maximization import unit_activation
     from cnnkit.viz.synthesis import plot_synthesised
@@ -26,8 +27,9 @@ def maximisation(context: LectureContext, path: Path) -> Figure:
     config = AscentConfig(steps=120, lr=0.05, l2=1e-3, tv=1e-3, jitter=1)
     x = maximize(run.model, layer, units, config=config, input_size=run.info.input_size, seed=context.seed)
     reached = unit_activation(run.model, x, layer, units)
-    test_x, _ = context.images(200)  # the same channels on real test images, for scale
-    best_real = torch.stack([unit_activation(run.model, test_x, layer, [u]) for u in units], 1).amax(0)  # (16,)
+    test_x, _ = context.images(200)  # the same channels on real test images, for scale: each map's mean, as maximize scores
+    with torch.no_grad():
+        best_real = activations(run.model, test_x, [layer])[layer].mean((2, 3)).amax(0)  # (200, 16, h, w) -> (16,)
     ratio = float((reached.cpu() / best_real.cpu().clamp_min(1e-6)).median())
     plot_synthesised(x.cpu(), [f"channel {u}\n{float(a):.2f}" for u, a in zip(units, reached)], path,
                      title=f"LeNet-5 {layer} (C3 after ReLU): images maximising each channel's mean", ncols=8,

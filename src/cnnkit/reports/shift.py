@@ -14,9 +14,13 @@ from cnnkit.analysis.shift import ShiftResult, shift_consistency
 from cnnkit.progress import Progress
 from cnnkit.reports.pages import OutputFolder, write_json
 
-__all__ = ["ShiftStudy", "write_shift"]
+__all__ = ["LEGEND", "ShiftStudy", "write_shift"]
 
 _EXAMPLES = 5  # images whose probability curves the figure draws
+
+LEGEND = ("accuracy: unshifted; mean, worst: over the shifts; consistency: two different shifts get the same class "
+          "(Zhang 2019); stable: same class at every shift; flips: a one-pixel step changes the class; jagged: mean "
+          "change of the true class's probability over such a step (Azulay & Weiss 2019).")
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,7 @@ def write_shift(output: OutputFolder, studies: Sequence[ShiftStudy], *, max_shif
     c = first.centre
     examples = first.true_prob[:_EXAMPLES, c, :]  # (k, S): along dx at dy = 0
     accuracy = {f"{study.label}, {result.mode}": result.accuracy[c] for study, result in results}
-    text = ("accuracy: unshifted; mean, worst: over the shifts; stable: same class at every shift; flips: a one-pixel "
-            "step changes the class; jagged: mean change of the true class's probability over such a step.\n\n"
+    text = (LEGEND + "\n\n"
             f"Every shift (dy, dx) with |dy|, |dx| <= {max_shift} pixels of each test image: circular (rolled round, "
             "nothing leaves the frame) and zeros (content moves, black fills in). Consistency (Zhang, 2019) is the "
             "probability that two different shifts of an image get the same class, computed over all pairs; "
